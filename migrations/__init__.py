@@ -1,0 +1,1 @@
+"""Alembic migrations of the wandb-mirror store, shipped as ``wandb_mirror.migrations``."""

@@ -1,0 +1,25 @@
+"""wandb-mirror: a local-first mirror of the Weights & Biases public API."""
+from __future__ import annotations
+
+from .errors import (
+    ConfigError,
+    FilterError,
+    MirrorError,
+    NotMirroredError,
+    SchemaError,
+    StoreError,
+    SyncError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "FilterError",
+    "MirrorError",
+    "NotMirroredError",
+    "SchemaError",
+    "StoreError",
+    "SyncError",
+    "__version__",
+]

@@ -1,0 +1,1 @@
+"""query layer (see DESIGN.md)."""

@@ -1,0 +1,188 @@
+"""Lossless JSON codec and the derived ``run_values`` index.
+
+Why an index table and not SQLite's JSON functions: SQLite (3.40 here, no JSONB) rejects the
+``NaN``/``Infinity`` tokens that diverged runs log, re-parses the whole document on every
+``json_extract``, and cannot index inside it. Instead every value of a run's config (unwrapped),
+summary and filterable run columns is written once, at sync time, as rows of ``run_values``:
+
+- ``root``: :data:`CONFIG`, :data:`SUMMARY` or :data:`RUN`;
+- ``path``: dotted path (``opt.lr`` both for ``{"opt": {"lr": ..}}`` and for a key ``"opt.lr"``);
+- ``elem``: 0 for the value itself, 1 for each element of an array value (Mongo matches
+  arrays element-wise);
+- ``kind``: Mongo's type class (:data:`NULL`, :data:`BOOL`, :data:`NUMBER`, :data:`STRING`,
+  :data:`OBJECT`, :data:`ARRAY`, :data:`DATE`);
+- ``num``: the number (ints exact as INTEGER inside the int64 range, REAL otherwise; NULL for
+  NaN with ``nan = 1``; ±Infinity as REAL), booleans as 0/1, timestamps as Unix seconds;
+- ``txt``: the string, the canonical JSON of an object/array (keys sorted, integral floats
+  written as ints so ``[1] == [1.0]``), or the exact digits of an integer outside int64.
+
+The raw JSON text stays in the ``*_raw`` columns; this index is derived and can be rebuilt.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "ARRAY", "BOOL", "CONFIG", "DATE", "MAX_ARRAY_ELEMENTS", "MAX_DEPTH", "NULL", "NUMBER",
+    "OBJECT", "RUN", "STRING", "SUMMARY", "canonical_json", "dumps", "flatten", "loads",
+    "parse_timestamp", "run_value_rows", "scalar_fields", "unwrap_config",
+]
+
+CONFIG, SUMMARY, RUN = 0, 1, 2
+NULL, BOOL, NUMBER, STRING, OBJECT, ARRAY, DATE = 0, 1, 2, 3, 4, 5, 6
+
+MAX_DEPTH = 32
+"""Nested objects deeper than this are indexed as a whole (equality) but not descended into."""
+MAX_ARRAY_ELEMENTS = 4096
+"""Arrays longer than this get no per-element rows (a histogram's bins, say)."""
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def dumps(obj: Any) -> str:
+    """Serialise to JSON text that :func:`loads` turns back into an equal value.
+
+    NaN and ±Infinity are written as the ``NaN``/``Infinity`` tokens (what W&B itself emits),
+    big integers as exact digits, unicode unescaped.
+    """
+    return json.dumps(obj, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+
+
+def loads(text: str | bytes | None) -> Any:
+    """Parse JSON text, accepting NaN/Infinity tokens and raw control characters."""
+    if text is None:
+        return None
+    return json.loads(text, strict=False)
+
+
+def _canon(obj: Any) -> Any:
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, float):
+        if math.isfinite(obj) and obj == int(obj) and abs(obj) < 2**63:
+            return int(obj)
+        return obj
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, Mapping):
+        return {str(k): _canon(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_canon(v) for v in obj]
+    return obj
+
+
+def canonical_json(obj: Any) -> str:
+    """Canonical text of a value for equality: keys sorted, integral floats as ints."""
+    return json.dumps(_canon(obj), sort_keys=True, ensure_ascii=False, allow_nan=True,
+                      separators=(",", ":"))
+
+
+def parse_timestamp(value: Any) -> float | None:
+    """Unix seconds of an ISO-8601 string (naive means UTC), or None when it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def scalar_fields(value: Any) -> tuple[int, Any, bool, str | None]:
+    """``(kind, num, nan, txt)`` of one value, as stored in ``run_values``."""
+    if value is None:
+        return NULL, None, False, None
+    if isinstance(value, bool):
+        return BOOL, int(value), False, None
+    if isinstance(value, int):
+        if INT64_MIN <= value <= INT64_MAX:
+            return NUMBER, value, False, None
+        return NUMBER, float(value), False, str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return NUMBER, None, True, None
+        return NUMBER, value, False, None
+    if isinstance(value, str):
+        return STRING, None, False, value
+    if isinstance(value, Mapping):
+        return OBJECT, None, False, canonical_json(value)
+    if isinstance(value, (list, tuple)):
+        return ARRAY, None, False, canonical_json(value)
+    return STRING, None, False, str(value)
+
+
+def flatten(obj: Mapping[str, Any], prefix: str = "", depth: int = 0) -> Iterator[tuple[str, int, Any]]:
+    """Yield ``(path, elem, value)`` for every value under a mapping, depth first."""
+    for key, value in obj.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        yield path, 0, value
+        if isinstance(value, Mapping):
+            if depth + 1 < MAX_DEPTH:
+                yield from flatten(value, path, depth + 1)
+        elif isinstance(value, (list, tuple)) and len(value) <= MAX_ARRAY_ELEMENTS:
+            for element in value:
+                yield path, 1, element
+
+
+def unwrap_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Config as the client unwraps it: top-level ``{"value": v, ...}`` becomes ``v``."""
+    out: dict[str, Any] = {}
+    for key, value in (config or {}).items():
+        if isinstance(value, Mapping) and "value" in value:
+            out[key] = value["value"]
+        else:
+            out[key] = value
+    return out
+
+
+TIMESTAMP_PATHS = frozenset({"createdAt", "heartbeatAt", "updatedAt"})
+
+
+def run_value_rows(
+    run_pk: int,
+    config: Mapping[str, Any] | None,
+    summary: Mapping[str, Any] | None,
+    columns: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """All ``run_values`` rows of one run.
+
+    Args:
+        run_pk: the run's primary key.
+        config: the parsed raw config (wrappers are removed here).
+        summary: the parsed summary.
+        columns: run fields under their canonical filter names (``state``, ``tags``,
+            ``createdAt``, ``displayName``, ...); timestamps as ISO strings.
+    """
+    rows: list[dict[str, Any]] = []
+
+    def add(root: int, path: str, elem: int, value: Any) -> None:
+        kind, num, nan, txt = scalar_fields(value)
+        size = len(value) if kind == ARRAY else None
+        rows.append({"run_pk": run_pk, "root": root, "path": path, "elem": elem, "kind": kind,
+                     "num": num, "nan": nan, "txt": txt, "size": size})
+
+    for root, doc in ((CONFIG, unwrap_config(config)), (SUMMARY, summary or {})):
+        if isinstance(doc, Mapping):
+            for path, elem, value in flatten(doc):
+                add(root, path, elem, value)
+    for name, value in columns.items():
+        if name in TIMESTAMP_PATHS and isinstance(value, str):
+            ts = parse_timestamp(value)
+            if ts is not None:
+                rows.append({"run_pk": run_pk, "root": RUN, "path": name, "elem": 0,
+                             "kind": DATE, "num": ts, "nan": False, "txt": value, "size": None})
+                continue
+        add(RUN, name, 0, value)
+        if isinstance(value, (list, tuple)):
+            for element in value[:MAX_ARRAY_ELEMENTS]:
+                add(RUN, name, 1, element)
+    return rows
