@@ -1,0 +1,153 @@
+"""Run files (metadata in their GraphQL ``File`` shape) and the content cache of file bytes.
+
+``upsert_files`` takes ``RunFiles`` nodes exactly as upstream sends them
+(``{id name url directUrl sizeBytes mimetype updatedAt md5}``) and ``file_node`` gives that
+shape back; the URLs kept are upstream's, a server hands out its own. File bytes live once per
+content in ``file_contents``, keyed by the base64 MD5 W&B reports; ``put_content`` refuses
+bytes that do not match the MD5 they are stored under.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..errors import StoreError
+from .models import FileContent, Run, RunFile
+from .runs import now_iso
+
+__all__ = [
+    "count_files", "file_node", "get_content", "get_file", "has_content", "list_files",
+    "md5_b64", "put_content", "upsert_files",
+]
+
+# GraphQL File field -> RunFile attribute.
+_FIELDS = {
+    "id": "upstream_id",
+    "url": "url",
+    "directUrl": "direct_url",
+    "sizeBytes": "size_bytes",
+    "mimetype": "mimetype",
+    "updatedAt": "updated_at",
+    "md5": "md5",
+}
+
+
+def md5_b64(data: bytes) -> str:
+    """The base64 MD5 of ``data``, as W&B reports file digests."""
+    return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+
+
+def upsert_files(session: Session, run: Run, nodes: Iterable[Mapping[str, Any]]) -> list[RunFile]:
+    """Insert or update a run's files from GraphQL ``File`` nodes (keyed by ``name``).
+
+    Fields absent from a node are left as they are. Returns the rows in input order.
+    """
+    existing = {f.name: f for f in session.scalars(select(RunFile).where(RunFile.run_pk == run.pk))}
+    out: list[RunFile] = []
+    for node in nodes:
+        name = node["name"]
+        row = existing.get(name)
+        if row is None:
+            row = RunFile(run_pk=run.pk, name=name)
+            session.add(row)
+            existing[name] = row
+        for field, attr in _FIELDS.items():
+            if field in node:
+                value = node[field]
+                if field == "sizeBytes" and value is not None:
+                    value = int(value)
+                setattr(row, attr, value)
+        out.append(row)
+    session.flush()
+    return out
+
+
+def file_node(row: RunFile, *, url: str | None = None, direct_url: str | None = None) -> dict[str, Any]:
+    """The file as a GraphQL ``File`` node; ``url``/``direct_url`` override the stored ones."""
+    return {
+        "id": row.upstream_id,
+        "name": row.name,
+        "url": url if url is not None else row.url,
+        "directUrl": direct_url if direct_url is not None else row.direct_url,
+        "sizeBytes": row.size_bytes,
+        "mimetype": row.mimetype,
+        "updatedAt": row.updated_at,
+        "md5": row.md5,
+    }
+
+
+def list_files(
+    session: Session,
+    run_pk: int,
+    *,
+    names: Sequence[str] | None = None,
+    pattern: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[RunFile]:
+    """A run's files ordered by name; ``names`` selects exact names, ``pattern`` is SQL LIKE."""
+    stmt = select(RunFile).where(RunFile.run_pk == run_pk)
+    if names:
+        stmt = stmt.where(RunFile.name.in_(list(names)))
+    if pattern:
+        stmt = stmt.where(RunFile.name.like(pattern))
+    stmt = stmt.order_by(RunFile.name).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
+def count_files(session: Session, run_pk: int, *, names: Sequence[str] | None = None,
+                pattern: str | None = None) -> int:
+    """Number of a run's files matching the same selection as :func:`list_files`."""
+    stmt = select(func.count()).select_from(RunFile).where(RunFile.run_pk == run_pk)
+    if names:
+        stmt = stmt.where(RunFile.name.in_(list(names)))
+    if pattern:
+        stmt = stmt.where(RunFile.name.like(pattern))
+    return int(session.scalar(stmt) or 0)
+
+
+def get_file(session: Session, run_pk: int, name: str) -> RunFile | None:
+    """One run file by name."""
+    return session.scalar(select(RunFile).where(RunFile.run_pk == run_pk, RunFile.name == name))
+
+
+def put_content(session: Session, md5: str, data: bytes, *, fetched_at: str | None = None) -> None:
+    """Cache ``data`` under its base64 MD5.
+
+    Raises:
+        StoreError: ``data`` does not hash to ``md5`` (a truncated or corrupted download).
+    """
+    actual = md5_b64(data)
+    if actual != md5:
+        raise StoreError(
+            f"file content does not match its md5: expected {md5}, got {actual} "
+            f"({len(data)} bytes); the download was probably truncated, fetch it again"
+        )
+    row = session.get(FileContent, md5)
+    if row is None:
+        session.add(FileContent(md5=md5, size_bytes=len(data), data=data,
+                                fetched_at=fetched_at or now_iso()))
+        session.flush()
+
+
+def get_content(session: Session, md5: str | None) -> bytes | None:
+    """Cached bytes for a base64 MD5, or None when never fetched."""
+    if not md5:
+        return None
+    row = session.get(FileContent, md5)
+    return None if row is None else bytes(row.data)
+
+
+def has_content(session: Session, md5: str | None) -> bool:
+    """Whether bytes for this MD5 are cached (without loading them)."""
+    if not md5:
+        return False
+    return session.scalar(select(func.count()).select_from(FileContent)
+                          .where(FileContent.md5 == md5)) == 1
