@@ -120,10 +120,12 @@ def scalar_fields(value: Any) -> tuple[int, Any, bool, str | None]:
     return STRING, None, False, str(value)
 
 
-def flatten(obj: Mapping[str, Any], prefix: str = "", depth: int = 0) -> Iterator[tuple[str, int, Any]]:
+def flatten(
+    obj: Mapping[str, Any], prefix: str | None = None, depth: int = 0
+) -> Iterator[tuple[str, int, Any]]:
     """Yield ``(path, elem, value)`` for every value under a mapping, depth first."""
     for key, value in obj.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
+        path = str(key) if prefix is None else f"{prefix}.{key}"
         yield path, 0, value
         if isinstance(value, Mapping):
             if depth + 1 < MAX_DEPTH:

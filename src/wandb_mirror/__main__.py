@@ -1,0 +1,3 @@
+from wandb_mirror.cli import main
+
+main()

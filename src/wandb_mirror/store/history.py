@@ -1,0 +1,846 @@
+"""Run history, column-chunked: each key's values over a chunk of consecutive rows as one Arrow array.
+
+Layout (tables ``history_chunks`` and ``history_columns``, see ``docs/history-layout.md``):
+
+- rows of one run and stream are cut into chunks of :data:`CHUNK_ROWS` consecutive rows; a chunk
+  records its first/last step (``min_step``/``max_step``) and row count;
+- every key present in a chunk gets one ``history_columns`` row: an Arrow IPC stream holding one
+  array of ``n_rows`` values, null where the row did not log the key (absent != null);
+- the encoding is chosen per (chunk, key): ``int64``, ``float64``, ``bool``, ``string`` when the
+  values are homogeneous; ``number`` for ints mixed with floats (float64 values plus an
+  ``is_int`` bit per row, ints within +-2**53, so ``1`` stays ``1`` and ``0.5`` stays ``0.5``);
+  ``json`` (each value as JSON text, :func:`wandb_mirror.store.values.dumps`) for anything else:
+  explicit nulls, dicts/media, lists, ints beyond int64, mixed types;
+- the default stream stores ``_step`` as an ``int64`` column; other streams (system ``events``)
+  have no step: rows are numbered by an internal ordinal that ``min_step``/``max_step`` of the
+  chunk table hold and that is never returned as a key.
+
+Why (numbers from ``bench/history_layouts.py`` on a 1M-step x 10-key run, details and the
+comparison with one-JSON-row-per-step in ``docs/history-layout.md`` and ``bench/RESULTS.md``):
+a full load into pandas reads ~1.1k blobs and does no per-row Python work; a 2-key sampled view
+reads only 3 of 12 columns; a step-range scan decodes one chunk at a time with C-speed
+``tolist()`` and builds dicts per presence pattern; an append rewrites at most one partial chunk.
+
+Step ranges: ``min_step`` inclusive, ``max_step`` EXCLUSIVE everywhere in this module (as
+``scan_history``); callers wanting W&B's inclusive ``sampledHistory`` ``maxStep`` pass ``max + 1``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import Engine, and_, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from . import values
+from .models import HistoryChunk, HistoryColumn
+
+__all__ = [
+    "CHUNK_ROWS", "DEFAULT_STREAM", "ENCODINGS", "EVENTS_STREAM", "IPC_COMPRESSION", "STEP",
+    "append_rows", "delete_history", "iter_pages", "keys", "last_step", "read_many_pandas",
+    "read_rows", "row_count", "sample_indices", "sample_rows", "to_arrow", "to_pandas",
+]
+
+CHUNK_ROWS = 16_384
+"""Rows per chunk (measured: see ``docs/history-layout.md``)."""
+IPC_COMPRESSION: str | None = None
+"""Arrow IPC buffer compression (``None``, ``"lz4"``, ``"zstd"``); readers accept any."""
+DEFAULT_STREAM = "default"
+EVENTS_STREAM = "events"
+STEP = "_step"
+ENCODINGS = ("int64", "float64", "number", "bool", "string", "json")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_EXACT_FLOAT_INT = 2**53
+_JSON_META = {b"wandb_mirror.encoding": b"json"}
+
+_CHUNKS = HistoryChunk.__table__
+_COLUMNS = HistoryColumn.__table__
+
+SessionSource = Union[Session, Engine, Callable[[], Any]]
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+MISSING: Any = _Missing()
+"""Placeholder for "this row did not log this key" inside column lists."""
+
+
+def _stream(stream: str) -> str:
+    # The public client calls the system-metrics stream "system"; the store calls it "events".
+    return EVENTS_STREAM if stream == "system" else stream
+
+
+# --------------------------------------------------------------------------------- encoding
+
+
+def _ipc(arrays: list[pa.Array], names: list[str]) -> bytes:
+    batch = pa.record_batch(arrays, names=names)
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression=IPC_COMPRESSION)
+    with pa.ipc.new_stream(sink, batch.schema, options=options) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def _unipc(data: bytes) -> pa.RecordBatch:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_next_batch()
+
+
+def _json_array(vals: list[Any]) -> pa.Array:
+    texts = [None if v is MISSING else values.dumps(v) for v in vals]
+    try:
+        return pa.array(texts, type=pa.string())
+    except (pa.ArrowException, UnicodeEncodeError):
+        # Lone surrogates cannot be UTF-8: escape them, loads() reads them back exactly.
+        import json
+
+        return pa.array([None if v is MISSING else json.dumps(v, allow_nan=True) for v in vals],
+                        type=pa.string())
+
+
+def encode_column(vals: list[Any]) -> tuple[str, int, bytes]:
+    """Encode one key's values over a chunk (``MISSING`` where absent).
+
+    Returns:
+        ``(encoding, n_present, Arrow IPC bytes)``.
+    """
+    kinds = set(map(type, vals))
+    n_missing = 0
+    if _Missing in kinds:
+        kinds.discard(_Missing)
+        n_missing = sum(1 for v in vals if v is MISSING)
+        plain = [None if v is MISSING else v for v in vals]
+    else:
+        plain = vals
+    present = len(vals) - n_missing
+    arrays: list[pa.Array] | None = None
+    encoding = "json"
+    try:
+        if kinds == {float}:
+            encoding, arrays = "float64", [pa.array(plain, type=pa.float64())]
+        elif kinds == {int}:
+            encoding, arrays = "int64", [pa.array(plain, type=pa.int64())]
+        elif kinds == {bool}:
+            encoding, arrays = "bool", [pa.array(plain, type=pa.bool_())]
+        elif kinds == {str}:
+            encoding, arrays = "string", [pa.array(plain, type=pa.string())]
+        elif kinds == {int, float}:
+            ints = [type(v) is int for v in vals]
+            if all(-_EXACT_FLOAT_INT <= v <= _EXACT_FLOAT_INT for v, i in zip(vals, ints) if i):
+                encoding = "number"
+                arrays = [pa.array(plain, type=pa.float64()), pa.array(ints, type=pa.bool_())]
+    except (pa.ArrowException, OverflowError, UnicodeEncodeError):
+        arrays = None  # ints beyond int64, lone surrogates: fall back to JSON
+    if arrays is None:
+        encoding, arrays = "json", [_json_array(vals)]
+    names = ["v", "is_int"] if encoding == "number" else ["v"]
+    return encoding, present, _ipc(arrays, names)
+
+
+def _decode_list(encoding: str, batch: pa.RecordBatch) -> list[Any]:
+    """Python values of a column (``MISSING`` where absent)."""
+    arr = batch.column(0)
+    if encoding in ("int64", "float64", "bool", "number"):
+        fill = {"int64": 0, "bool": False}.get(encoding, 0.0)
+        out = (arr.fill_null(fill) if arr.null_count else arr).to_numpy(
+            zero_copy_only=False).tolist()
+        if encoding == "number":
+            for pos in np.flatnonzero(batch.column(1).to_numpy(zero_copy_only=False)).tolist():
+                out[pos] = int(out[pos])
+    elif encoding == "string":
+        out = arr.to_pylist()
+    else:
+        loads = values.loads
+        out = [MISSING if s is None else loads(s) for s in arr.to_pylist()]
+        return out
+    if arr.null_count:
+        for pos in np.flatnonzero(_valid(arr, len(arr)) == 0).tolist():
+            out[pos] = MISSING
+    return out
+
+
+def _valid(arr: pa.Array, n: int) -> np.ndarray:
+    if arr.null_count == 0:
+        return np.ones(n, dtype=bool)
+    return arr.is_valid().to_numpy(zero_copy_only=False)
+
+
+# --------------------------------------------------------------------------------- writing
+
+
+def _columnize(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows -> {key: values with MISSING}, transposing per key set (C-speed for dense rows)."""
+    n = len(rows)
+    patterns: dict[tuple[str, ...], list[int]] = {}
+    for i, row in enumerate(rows):
+        patterns.setdefault(tuple(row), []).append(i)
+        if len(patterns) > 256:
+            break
+    else:
+        if len(patterns) == 1:
+            (ks,) = patterns
+            return dict(zip(ks, map(list, zip(*[r.values() for r in rows])))) if n else {}
+        cols: dict[str, np.ndarray] = {}
+        for ks, idx in patterns.items():
+            pos = np.asarray(idx, dtype=np.int64)
+            if not ks:
+                continue
+            for key, col in zip(ks, zip(*[rows[i].values() for i in idx])):
+                target = cols.get(key)
+                if target is None:
+                    target = cols[key] = np.full(n, MISSING, dtype=object)
+                target[pos] = col if len(col) > 1 else col[0]
+        return {k: v.tolist() for k, v in cols.items()}
+    # Too many key sets: plain per-item loop.
+    out: dict[str, list[Any]] = {}
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            col = out.get(key)
+            if col is None:
+                col = out[key] = [MISSING] * n
+            col[i] = value
+    return out
+
+
+def _key_order(keys_: Any) -> list[str]:
+    return sorted(keys_, key=lambda k: (k != STEP, k))
+
+
+@dataclass
+class _ChunkMeta:
+    chunk_no: int
+    min_step: int
+    max_step: int
+    n_rows: int
+
+
+def _last_chunk(session: Session, run_pk: int, stream: str) -> _ChunkMeta | None:
+    row = session.execute(
+        select(_CHUNKS.c.chunk_no, _CHUNKS.c.min_step, _CHUNKS.c.max_step, _CHUNKS.c.n_rows)
+        .where(_CHUNKS.c.run_pk == run_pk, _CHUNKS.c.stream == stream)
+        .order_by(_CHUNKS.c.chunk_no.desc()).limit(1)
+    ).first()
+    return _ChunkMeta(*row) if row else None
+
+
+def _clean_steps(rows: Sequence[dict[str, Any]], after: int | None) -> list[dict[str, Any]]:
+    """Rows with an int ``_step`` > ``after``, in step order, first of each step kept."""
+    try:
+        steps = [r[STEP] for r in rows]
+    except KeyError:
+        raise ValueError("append_rows: every default-stream history row needs a '_step'") from None
+    if set(map(type, steps)) - {int}:
+        fixed = []
+        for r, s in zip(rows, steps):
+            if type(s) is not int:
+                if isinstance(s, float) and s.is_integer():
+                    r = {**r, STEP: int(s)}
+                else:
+                    raise ValueError(f"append_rows: _step must be an integer, got {s!r}")
+            fixed.append(r)
+        rows, steps = fixed, [r[STEP] for r in fixed]
+    arr = np.asarray(steps, dtype=object if steps and (
+        max(steps) > _INT64_MAX or min(steps) < _INT64_MIN) else np.int64)
+    if arr.dtype == object:
+        raise ValueError("append_rows: _step must fit in int64")
+    floor = after if after is not None else _INT64_MIN
+    if len(arr) and arr[0] > floor and bool(np.all(np.diff(arr) > 0)):
+        return list(rows)
+    order = np.argsort(arr, kind="stable")
+    out: list[dict[str, Any]] = []
+    last = floor if after is not None else None
+    for i in order.tolist():
+        s = steps[i]
+        if last is None or s > last:
+            out.append(rows[i])
+            last = s
+    return out
+
+
+def append_rows(
+    session: Session,
+    run_pk: int,
+    rows: Sequence[dict[str, Any]],
+    stream: str = DEFAULT_STREAM,
+    *,
+    first_ordinal: int | None = None,
+) -> int:
+    """Append history rows to a run, in the caller's transaction.
+
+    Default stream: rows must carry an integer ``_step`` (integral floats are accepted); rows
+    whose step is <= the stored last step, and repeated steps within ``rows``, are skipped, so
+    re-syncing a page is safe. Rows are stored in step order.
+
+    Other streams (``"events"``, alias ``"system"``): rows have no ``_step``; they are numbered
+    internally. Pass ``first_ordinal`` (the position of ``rows[0]`` in the upstream stream) to
+    make re-syncs safe: rows before the stored row count are skipped.
+
+    The last partial chunk is filled before new chunks are started.
+
+    Returns:
+        The number of rows appended.
+
+    Raises:
+        ValueError: a default-stream row has no integer ``_step``; ``first_ordinal`` leaves a gap.
+    """
+    stream = _stream(stream)
+    last = _last_chunk(session, run_pk, stream)
+    if stream == DEFAULT_STREAM:
+        new = _clean_steps(rows, last.max_step if last else None)
+    else:
+        have = row_count(session, run_pk, stream)
+        skip = 0
+        if first_ordinal is not None:
+            if first_ordinal > have:
+                raise ValueError(f"append_rows: first_ordinal {first_ordinal} leaves a gap after "
+                                 f"{have} stored {stream} rows of run {run_pk}")
+            skip = have - first_ordinal
+        new = list(rows[skip:])
+    if not new:
+        return 0
+    pos = 0
+    if last is not None and last.n_rows < CHUNK_ROWS:
+        take = new[: CHUNK_ROWS - last.n_rows]
+        old = _read_chunk_lists(session, run_pk, stream, last.chunk_no, last.n_rows)
+        cols = _columnize(take)
+        merged: dict[str, list[Any]] = {}
+        for key in _key_order(set(old) | set(cols)):
+            merged[key] = (old.get(key) or [MISSING] * last.n_rows) + (
+                cols.get(key) or [MISSING] * len(take))
+        n_rows = last.n_rows + len(take)
+        session.execute(delete(_COLUMNS).where(
+            _COLUMNS.c.run_pk == run_pk, _COLUMNS.c.stream == stream,
+            _COLUMNS.c.chunk_no == last.chunk_no))
+        session.execute(delete(_CHUNKS).where(
+            _CHUNKS.c.run_pk == run_pk, _CHUNKS.c.stream == stream,
+            _CHUNKS.c.chunk_no == last.chunk_no))
+        _write_chunk(session, run_pk, stream, last.chunk_no, merged, n_rows, last.min_step)
+        pos = len(take)
+        next_no, next_ord = last.chunk_no + 1, last.min_step + n_rows
+    elif last is not None:
+        next_no, next_ord = last.chunk_no + 1, last.max_step + 1
+    else:
+        next_no, next_ord = 0, 0
+    while pos < len(new):
+        part = new[pos: pos + CHUNK_ROWS]
+        _write_chunk(session, run_pk, stream, next_no, _columnize(part), len(part), next_ord)
+        next_no += 1
+        next_ord += len(part)
+        pos += len(part)
+    return len(new)
+
+
+def _write_chunk(session: Session, run_pk: int, stream: str, chunk_no: int,
+                 cols: dict[str, list[Any]], n_rows: int, first_ordinal: int) -> None:
+    if stream == DEFAULT_STREAM:
+        steps = cols[STEP]
+        lo, hi = steps[0], steps[-1]
+    else:
+        lo, hi = first_ordinal, first_ordinal + n_rows - 1
+    session.execute(insert(_CHUNKS), [{
+        "run_pk": run_pk, "stream": stream, "chunk_no": chunk_no, "min_step": lo,
+        "max_step": hi, "n_rows": n_rows}])
+    records = []
+    for key in _key_order(cols):
+        encoding, present, data = encode_column(cols[key])
+        records.append({"run_pk": run_pk, "stream": stream, "chunk_no": chunk_no, "key": key,
+                        "encoding": encoding, "n_present": present, "data": data})
+    session.execute(insert(_COLUMNS), records)
+
+
+def _read_chunk_lists(session: Session, run_pk: int, stream: str, chunk_no: int,
+                      n_rows: int) -> dict[str, list[Any]]:
+    out = {}
+    for key, encoding, data in session.execute(
+        select(_COLUMNS.c.key, _COLUMNS.c.encoding, _COLUMNS.c.data).where(
+            _COLUMNS.c.run_pk == run_pk, _COLUMNS.c.stream == stream,
+            _COLUMNS.c.chunk_no == chunk_no)
+    ):
+        out[key] = _decode_list(encoding, _unipc(data))
+    return out
+
+
+def delete_history(session: Session, run_pk: int, stream: str | None = None) -> None:
+    """Delete a run's history (every stream, or just ``stream``)."""
+    for table in (_COLUMNS, _CHUNKS):
+        cond = [table.c.run_pk == run_pk]
+        if stream is not None:
+            cond.append(table.c.stream == _stream(stream))
+        session.execute(delete(table).where(*cond))
+
+
+# --------------------------------------------------------------------------------- metadata
+
+
+def last_step(session: Session, run_pk: int, stream: str = DEFAULT_STREAM) -> int | None:
+    """The last stored ``_step`` of the default stream, or None when there is none.
+
+    Raises:
+        ValueError: for a stream without steps (``events``): use :func:`row_count`.
+    """
+    stream = _stream(stream)
+    if stream != DEFAULT_STREAM:
+        raise ValueError(f"the {stream!r} history stream has no _step; use row_count()")
+    last = _last_chunk(session, run_pk, stream)
+    return last.max_step if last else None
+
+
+def row_count(session: Session, run_pk: int, stream: str = DEFAULT_STREAM) -> int:
+    """Number of stored rows of a run's stream."""
+    total = session.scalar(select(func.sum(_CHUNKS.c.n_rows)).where(
+        _CHUNKS.c.run_pk == run_pk, _CHUNKS.c.stream == _stream(stream)))
+    return int(total or 0)
+
+
+def keys(session: Session, run_pk: int, stream: str = DEFAULT_STREAM) -> dict[str, dict[str, Any]]:
+    """Keys of a run's stream: ``{key: {"count": rows holding it, "encodings": [...]}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, encoding, n in session.execute(
+        select(_COLUMNS.c.key, _COLUMNS.c.encoding, func.sum(_COLUMNS.c.n_present))
+        .where(_COLUMNS.c.run_pk == run_pk, _COLUMNS.c.stream == _stream(stream))
+        .group_by(_COLUMNS.c.key, _COLUMNS.c.encoding)
+    ):
+        entry = out.setdefault(key, {"count": 0, "encodings": []})
+        entry["count"] += int(n or 0)
+        entry["encodings"].append(encoding)
+    for entry in out.values():
+        entry["encodings"].sort()
+    return {k: out[k] for k in _key_order(out)}
+
+
+# --------------------------------------------------------------------------------- reading
+
+
+@dataclass
+class _Chunk:
+    """One decoded chunk: row positions (step or ordinal) and its key columns."""
+
+    meta: _ChunkMeta
+    positions: np.ndarray
+    cols: dict[str, tuple[str, pa.RecordBatch]] = field(default_factory=dict)
+
+    def valid(self, key: str) -> np.ndarray:
+        col = self.cols.get(key)
+        if col is None:
+            return np.zeros(self.meta.n_rows, dtype=bool)
+        return _valid(col[1].column(0), self.meta.n_rows)
+
+
+def _load_chunks(session: Session, run_pks: Sequence[int], stream: str, keys_: Sequence[str] | None,
+                 lo: int | None, hi: int | None, limit: int | None = None,
+                 ) -> dict[int, list[_Chunk]]:
+    """Chunks overlapping [lo, hi) of each run, decoded (zero-copy), with the wanted keys."""
+    cond = [_CHUNKS.c.run_pk.in_(list(run_pks)), _CHUNKS.c.stream == stream]
+    if lo is not None:
+        cond.append(_CHUNKS.c.max_step >= lo)
+    if hi is not None:
+        cond.append(_CHUNKS.c.min_step < hi)
+    query = select(_CHUNKS.c.run_pk, _CHUNKS.c.chunk_no, _CHUNKS.c.min_step, _CHUNKS.c.max_step,
+                   _CHUNKS.c.n_rows).where(*cond).order_by(_CHUNKS.c.run_pk, _CHUNKS.c.chunk_no)
+    if limit is not None:
+        query = query.limit(limit)
+    metas = session.execute(query).all()
+    if not metas:
+        return {}
+    chunks: dict[tuple[int, int], _Chunk] = {}
+    out: dict[int, list[_Chunk]] = {}
+    for run_pk, no, mn, mx, n in metas:
+        chunk = _Chunk(_ChunkMeta(no, mn, mx, n), np.empty(0, dtype=np.int64))
+        chunks[(run_pk, no)] = chunk
+        out.setdefault(run_pk, []).append(chunk)
+    ccond = [_COLUMNS.c.run_pk.in_(list(out)), _COLUMNS.c.stream == stream]
+    if len(out) == 1:
+        (only,) = out.values()
+        ccond.append(_COLUMNS.c.chunk_no.between(only[0].meta.chunk_no, only[-1].meta.chunk_no))
+    if keys_ is not None:
+        wanted = set(keys_) | ({STEP} if stream == DEFAULT_STREAM else set())
+        ccond.append(_COLUMNS.c.key.in_(sorted(wanted)))
+    for run_pk, no, key, encoding, data in session.execute(
+        select(_COLUMNS.c.run_pk, _COLUMNS.c.chunk_no, _COLUMNS.c.key, _COLUMNS.c.encoding,
+               _COLUMNS.c.data).where(*ccond)
+    ):
+        chunk = chunks.get((run_pk, no))
+        if chunk is not None:
+            chunk.cols[key] = (encoding, _unipc(data))
+    for chunk in chunks.values():
+        m = chunk.meta
+        if stream == DEFAULT_STREAM:
+            chunk.positions = chunk.cols[STEP][1].column(0).to_numpy(zero_copy_only=False)
+        else:
+            chunk.positions = np.arange(m.min_step, m.min_step + m.n_rows, dtype=np.int64)
+    return out
+
+
+def _select(chunk: _Chunk, keys_: Sequence[str] | None, lo: int | None, hi: int | None,
+            union: bool) -> np.ndarray:
+    """Row indices of a chunk within [lo, hi) holding all (or, union, any) of ``keys_``."""
+    pos = chunk.positions
+    a = 0 if lo is None else int(np.searchsorted(pos, lo, "left"))
+    b = len(pos) if hi is None else int(np.searchsorted(pos, hi, "left"))
+    if a >= b:
+        return np.empty(0, dtype=np.int64)
+    wanted = [k for k in (keys_ or ()) if k != STEP or STEP not in chunk.cols]
+    if not wanted:
+        return np.arange(a, b, dtype=np.int64)
+    masks = [chunk.valid(k)[a:b] for k in wanted]
+    mask = np.logical_or.reduce(masks) if union else np.logical_and.reduce(masks)
+    return np.flatnonzero(mask) + a
+
+
+def _out_keys(chunk: _Chunk, keys_: Sequence[str] | None) -> list[str]:
+    if keys_ is None:
+        return _key_order(chunk.cols)
+    order = ([STEP] if STEP in chunk.cols else []) + [k for k in keys_ if k != STEP]
+    return [k for k in dict.fromkeys(order) if k in chunk.cols]
+
+
+def _rows(chunk: _Chunk, idx: np.ndarray, keys_: Sequence[str] | None) -> list[dict[str, Any]]:
+    """Build row dicts for positions ``idx``: one ``dict(zip())`` per row, grouped by key set."""
+    if len(idx) == 0:
+        return []
+    names = _out_keys(chunk, keys_)
+    full = len(idx) == chunk.meta.n_rows
+    lists, masks = [], []
+    for k in names:
+        encoding, batch = chunk.cols[k]
+        sub = batch if full else batch.take(pa.array(idx))
+        vals = _decode_list(encoding, sub)
+        lists.append(vals)
+        arr = sub.column(0)
+        masks.append(None if arr.null_count == 0 else _valid(arr, len(idx)))
+    sparse = [i for i, m in enumerate(masks) if m is not None]
+    if not sparse:
+        return [dict(zip(names, t)) for t in zip(*lists)]
+    dense = [i for i, m in enumerate(masks) if m is None]
+    if len(sparse) > 62:  # too many sparse keys for a bit pattern: filter per row
+        return [{k: v for k, v in zip(names, t) if v is not MISSING} for t in zip(*lists)]
+    code = np.zeros(len(idx), dtype=np.int64)
+    for bit, i in enumerate(sparse):
+        code |= masks[i].astype(np.int64) << bit
+    out: list[Any] = [None] * len(idx)
+    for c in np.unique(code).tolist():
+        members = [i for bit, i in enumerate(sparse) if c >> bit & 1]
+        cols = sorted(dense + members)
+        where = np.flatnonzero(code == c)
+        ks = [names[i] for i in cols]
+        if len(where) == len(idx):
+            for r, t in enumerate(zip(*[lists[i] for i in cols])):
+                out[r] = dict(zip(ks, t))
+            continue
+        wl = where.tolist()
+        picked = [[lists[i][r] for r in wl] for i in cols] if cols else [[]] * 0
+        if not cols:
+            for r in wl:
+                out[r] = {}
+            continue
+        for r, t in zip(wl, zip(*picked)):
+            out[r] = dict(zip(ks, t))
+    return out
+
+
+def read_rows(
+    session: Session,
+    run_pk: int,
+    *,
+    keys: Sequence[str] | None = None,
+    min_step: int | None = None,
+    max_step: int | None = None,
+    stream: str = DEFAULT_STREAM,
+    union: bool = False,
+) -> list[dict[str, Any]]:
+    """Exact rows in step order, ``min_step <= _step < max_step`` (max EXCLUSIVE).
+
+    Each row holds only the keys it was logged with. With ``keys`` (W&B semantics): only rows
+    holding ALL of them, each with just those keys plus ``_step``; ``union=True`` takes rows
+    holding ANY of them (the keys a row lacks are left out). For the ``events`` stream the
+    bounds are row ordinals.
+    """
+    stream = _stream(stream)
+    out: list[dict[str, Any]] = []
+    for chunk in _load_chunks(session, [run_pk], stream, keys, min_step, max_step).get(run_pk, []):
+        out.extend(_rows(chunk, _select(chunk, keys, min_step, max_step, union), keys))
+    return out
+
+
+@contextmanager
+def _reading(source: SessionSource) -> Iterator[Session]:
+    if isinstance(source, Session):
+        yield source
+    elif isinstance(source, Engine):
+        with Session(source) as session:
+            yield session
+    else:
+        made = source()
+        if isinstance(made, Session):
+            with made:
+                yield made
+        else:
+            with made as session:
+                yield session
+
+
+def iter_pages(
+    source: SessionSource,
+    run_pk: int,
+    *,
+    keys: Sequence[str] | None = None,
+    page_size: int = 1000,
+    min_step: int = 0,
+    max_step: int | None = None,
+    stream: str = DEFAULT_STREAM,
+    union: bool = False,
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages of exact rows for ``scan_history``, in step order, ``min_step <= _step < max_step``.
+
+    ``source`` is an Engine (a short read session per few chunks, so no long snapshot is held),
+    a Session, or a factory returning a Session / session context manager. Every page but the
+    last holds ``page_size`` rows (never an empty page); rows appended while scanning appear
+    if they fall after the scan's position. Row semantics are those of :func:`read_rows`.
+    """
+    if page_size < 1:
+        raise ValueError("page_size must be >= 1")
+    stream = _stream(stream)
+    batch_chunks = max(1, -(-4 * page_size // CHUNK_ROWS))
+    cursor = min_step
+    buffer: list[dict[str, Any]] = []
+    while max_step is None or cursor < max_step:
+        with _reading(source) as session:
+            loaded = _load_chunks(session, [run_pk], stream, keys, cursor, max_step,
+                                  limit=batch_chunks).get(run_pk, [])
+        if not loaded:
+            break
+        for chunk in loaded:
+            buffer.extend(_rows(chunk, _select(chunk, keys, cursor, max_step, union), keys))
+            while len(buffer) >= page_size:
+                yield buffer[:page_size]
+                buffer = buffer[page_size:]
+        cursor = loaded[-1].meta.max_step + 1
+    if buffer:
+        yield buffer
+
+
+def sample_indices(count: int, samples: int) -> np.ndarray:
+    """Evenly spaced indices into ``count`` candidates: all when ``count <= samples``, else
+    ``samples`` distinct indices always including the first and the last."""
+    if samples <= 0 or count <= 0:
+        return np.empty(0, dtype=np.int64)
+    if count <= samples:
+        return np.arange(count, dtype=np.int64)
+    if samples == 1:
+        return np.zeros(1, dtype=np.int64)
+    # Spacing (count-1)/(samples-1) > 1, so rounding keeps the indices distinct.
+    return np.rint(np.linspace(0, count - 1, samples)).astype(np.int64)
+
+
+def _sampled(chunks: list[_Chunk], keys_: Sequence[str] | None, lo: int | None, hi: int | None,
+             union: bool, samples: int | None) -> list[tuple[_Chunk, np.ndarray]]:
+    picks = [(c, _select(c, keys_, lo, hi, union)) for c in chunks]
+    if samples is None:
+        return picks
+    total = sum(len(i) for _, i in picks)
+    chosen = sample_indices(total, samples)
+    out, offset = [], 0
+    for chunk, idx in picks:
+        a, b = np.searchsorted(chosen, [offset, offset + len(idx)])
+        if b > a:
+            out.append((chunk, idx[chosen[a:b] - offset]))
+        offset += len(idx)
+    return out
+
+
+def sample_rows(
+    session: Session,
+    run_pk: int,
+    *,
+    keys: Sequence[str] | None = None,
+    samples: int = 500,
+    stream: str = DEFAULT_STREAM,
+    min_step: int | None = None,
+    max_step: int | None = None,
+    union: bool = False,
+) -> list[dict[str, Any]]:
+    """Deterministic sample of at most ``samples`` rows (``max_step`` EXCLUSIVE).
+
+    Candidates are the rows of :func:`read_rows` with the same arguments; when there are more
+    than ``samples`` of them, evenly spaced ones are kept, always the first and the last.
+    """
+    stream = _stream(stream)
+    chunks = _load_chunks(session, [run_pk], stream, keys, min_step, max_step).get(run_pk, [])
+    out: list[dict[str, Any]] = []
+    for chunk, idx in _sampled(chunks, keys, min_step, max_step, union, samples):
+        out.extend(_rows(chunk, idx, keys))
+    return out
+
+
+# --------------------------------------------------------------------------------- columnar
+
+
+def _piece(chunk: _Chunk, key: str, idx: np.ndarray) -> tuple[str, pa.Array]:
+    col = chunk.cols.get(key)
+    if col is None:
+        return "absent", pa.nulls(len(idx))
+    encoding, batch = col
+    arr = batch.column(0)
+    if len(idx) != chunk.meta.n_rows:
+        arr = arr.take(pa.array(idx))
+    if encoding == "json":
+        return "json", arr
+    return encoding, arr
+
+
+def _column(pieces: list[tuple[str, pa.Array]]) -> pa.ChunkedArray | pa.Array:
+    """One key's column over all pieces, with a sensible type (see :func:`to_arrow`)."""
+    encs = {e for e, _ in pieces} - {"absent"}
+    arrays = [a for _, a in pieces]
+    simple = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
+              "string": pa.string()}
+    if len(encs) == 1 and next(iter(encs)) in simple:
+        t = simple[next(iter(encs))]
+        return pa.chunked_array([a.cast(t) for a in arrays], type=t)
+    if not encs:
+        return pa.chunked_array([a.cast(pa.float64()) for a in arrays], type=pa.float64())
+    if encs <= {"int64", "float64", "number"}:
+        return pa.chunked_array([a.cast(pa.float64()) for a in arrays], type=pa.float64())
+    # Mixed or JSON: numbers only -> float64, else JSON text marked in the field metadata.
+    pyvals: list[Any] = []
+    for enc, a in pieces:
+        if enc == "json":
+            pyvals.extend(values.loads(s) if s is not None else MISSING for s in a.to_pylist())
+        elif enc == "number":
+            pyvals.extend(MISSING if v is None else v for v in a.to_pylist())
+        else:
+            pyvals.extend(MISSING if v is None else v for v in a.to_pylist())
+    present = [v for v in pyvals if v is not MISSING and v is not None]
+    if all(type(v) in (int, float) for v in present):
+        return pa.array([None if v is MISSING or v is None else float(v) for v in pyvals],
+                        type=pa.float64())
+    return _json_array(pyvals)
+
+
+def _table(chunks: list[tuple[_Chunk, np.ndarray]], keys_: Sequence[str] | None
+           ) -> tuple[pa.Table, set[str]]:
+    names: list[str] = []
+    for chunk, _ in chunks:
+        for k in _out_keys(chunk, keys_):
+            if k not in names:
+                names.append(k)
+    if keys_ is not None:
+        order = [STEP] if STEP in names else []
+        names = order + [k for k in keys_ if k != STEP]
+    else:
+        names = _key_order(names)
+    fields, cols, json_cols = [], [], set()
+    for k in names:
+        col = _column([_piece(c, k, idx) for c, idx in chunks])
+        if isinstance(col, pa.Array):
+            col = pa.chunked_array([col])
+        meta = None
+        if col.type == pa.string() and any(
+                chunk.cols.get(k, ("",))[0] not in ("string", "") for chunk, _ in chunks):
+            meta, _ = _JSON_META, json_cols.add(k)
+        fields.append(pa.field(k, col.type, metadata=meta))
+        cols.append(col)
+    return pa.table(cols, schema=pa.schema(fields)), json_cols
+
+
+def to_arrow(
+    session: Session,
+    run_pk: int,
+    *,
+    keys: Sequence[str] | None = None,
+    stream: str = DEFAULT_STREAM,
+    min_step: int | None = None,
+    max_step: int | None = None,
+    union: bool = False,
+    samples: int | None = None,
+) -> pa.Table:
+    """A run's history as an Arrow table (``max_step`` EXCLUSIVE), one column per key.
+
+    Rows: all rows, or with ``keys`` those holding all (``union``: any) of them; ``samples``
+    subsamples like :func:`sample_rows`. Types: ``_step`` int64; int64/float64/bool/string
+    when a key is homogeneous, float64 when it mixes ints and floats (big ints lose precision
+    here, :func:`read_rows` is exact); other keys (dicts, lists, mixed types) are JSON text with
+    field metadata ``wandb_mirror.encoding = json``. Missing values are nulls.
+    """
+    stream = _stream(stream)
+    chunks = _load_chunks(session, [run_pk], stream, keys, min_step, max_step).get(run_pk, [])
+    return _table(_sampled(chunks, keys, min_step, max_step, union, samples), keys)[0]
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    data: dict[str, Any] = {}
+    for f, col in zip(table.schema, table.columns):
+        if f.metadata and f.metadata.get(b"wandb_mirror.encoding") == b"json":
+            data[f.name] = np.array([math.nan if s is None else values.loads(s)
+                                     for s in col.to_pylist()] + [None], dtype=object)[:-1]
+        elif f.type == pa.bool_() and col.null_count:
+            data[f.name] = np.array([math.nan if v is None else v for v in col.to_pylist()],
+                                    dtype=object)
+        else:
+            data[f.name] = col.to_pandas()
+    return pd.DataFrame(data, columns=table.column_names)
+
+
+def to_pandas(
+    session: Session,
+    run_pk: int,
+    *,
+    keys: Sequence[str] | None = None,
+    stream: str = DEFAULT_STREAM,
+    min_step: int | None = None,
+    max_step: int | None = None,
+    union: bool = False,
+    samples: int | None = None,
+) -> pd.DataFrame:
+    """:func:`to_arrow` as a DataFrame: missing numbers NaN, ints with gaps float64, JSON keys
+    as object columns of Python values (NaN where missing, as ``DataFrame.from_records``)."""
+    return _to_frame(to_arrow(session, run_pk, keys=keys, stream=stream, min_step=min_step,
+                              max_step=max_step, union=union, samples=samples))
+
+
+def read_many_pandas(
+    session: Session,
+    run_pks: Sequence[int],
+    *,
+    keys: Sequence[str],
+    samples: int | None = None,
+    union: bool = False,
+    stream: str = DEFAULT_STREAM,
+    min_step: int | None = None,
+    max_step: int | None = None,
+    run_column: str = "run_pk",
+) -> pd.DataFrame:
+    """Histories of many runs in one DataFrame (``run_column`` first, then ``_step`` and keys).
+
+    All runs' columns are fetched with one query. Per run, rows are those of :func:`to_pandas`
+    with the same ``keys``/``union``/``samples``; runs keep the order of ``run_pks``.
+    """
+    stream = _stream(stream)
+    loaded = _load_chunks(session, list(dict.fromkeys(run_pks)), stream, keys, min_step, max_step)
+    frames = []
+    for run_pk in dict.fromkeys(run_pks):
+        picks = _sampled(loaded.get(run_pk, []), keys, min_step, max_step, union, samples)
+        table, _ = _table(picks, keys)
+        frame = _to_frame(table)
+        frame.insert(0, run_column, np.full(len(frame), run_pk, dtype=np.int64))
+        frames.append(frame)
+    names = [run_column] + ([STEP] if stream == DEFAULT_STREAM else []) + [
+        k for k in keys if k != STEP]
+    if not frames:
+        return pd.DataFrame({n: pd.Series(dtype=np.float64) for n in names})
+    frames = [f for f in frames if len(f)] or frames[:1]
+    return pd.concat(frames, ignore_index=True).reindex(columns=names)
+
+
+__all__ += ["MISSING", "encode_column"]
