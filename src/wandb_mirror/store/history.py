@@ -42,9 +42,10 @@ from . import values
 from .models import HistoryChunk, HistoryColumn
 
 __all__ = [
-    "CHUNK_ROWS", "DEFAULT_STREAM", "ENCODINGS", "EVENTS_STREAM", "IPC_COMPRESSION", "STEP",
-    "append_rows", "delete_history", "iter_pages", "keys", "last_step", "read_many_pandas",
-    "read_rows", "row_count", "sample_indices", "sample_rows", "to_arrow", "to_pandas",
+    "CHUNK_ROWS", "DEFAULT_STREAM", "ENCODINGS", "EVENTS_STREAM", "IPC_COMPRESSION", "MISSING",
+    "STEP", "append_rows", "delete_history", "encode_column", "iter_pages", "keys", "last_step",
+    "read_many_pandas", "read_rows", "row_count", "sample_indices", "sample_rows", "to_arrow",
+    "to_pandas",
 ]
 
 CHUNK_ROWS = 16_384
@@ -191,17 +192,15 @@ def _columnize(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
         if len(patterns) == 1:
             (ks,) = patterns
             return dict(zip(ks, map(list, zip(*[r.values() for r in rows])))) if n else {}
-        cols: dict[str, np.ndarray] = {}
+        cols: dict[str, list[Any]] = {}
         for ks, idx in patterns.items():
-            pos = np.asarray(idx, dtype=np.int64)
-            if not ks:
-                continue
             for key, col in zip(ks, zip(*[rows[i].values() for i in idx])):
                 target = cols.get(key)
                 if target is None:
-                    target = cols[key] = np.full(n, MISSING, dtype=object)
-                target[pos] = col if len(col) > 1 else col[0]
-        return {k: v.tolist() for k, v in cols.items()}
+                    target = cols[key] = [MISSING] * n
+                for i, v in zip(idx, col):
+                    target[i] = v
+        return cols
     # Too many key sets: plain per-item loop.
     out: dict[str, list[Any]] = {}
     for i, row in enumerate(rows):
@@ -539,11 +538,11 @@ def _rows(chunk: _Chunk, idx: np.ndarray, keys_: Sequence[str] | None) -> list[d
                 out[r] = dict(zip(ks, t))
             continue
         wl = where.tolist()
-        picked = [[lists[i][r] for r in wl] for i in cols] if cols else [[]] * 0
         if not cols:
             for r in wl:
                 out[r] = {}
             continue
+        picked = [[lists[i][r] for r in wl] for i in cols]
         for r, t in zip(wl, zip(*picked)):
             out[r] = dict(zip(ks, t))
     return out
@@ -699,59 +698,45 @@ def _piece(chunk: _Chunk, key: str, idx: np.ndarray) -> tuple[str, pa.Array]:
     return encoding, arr
 
 
-def _column(pieces: list[tuple[str, pa.Array]]) -> pa.ChunkedArray | pa.Array:
-    """One key's column over all pieces, with a sensible type (see :func:`to_arrow`)."""
+def _column(pieces: list[tuple[str, pa.Array]]) -> tuple[pa.ChunkedArray, bool]:
+    """One key's column over all pieces with a sensible type (see :func:`to_arrow`), and
+    whether it holds JSON text."""
     encs = {e for e, _ in pieces} - {"absent"}
     arrays = [a for _, a in pieces]
     simple = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
               "string": pa.string()}
     if len(encs) == 1 and next(iter(encs)) in simple:
         t = simple[next(iter(encs))]
-        return pa.chunked_array([a.cast(t) for a in arrays], type=t)
-    if not encs:
-        return pa.chunked_array([a.cast(pa.float64()) for a in arrays], type=pa.float64())
+        return pa.chunked_array([a.cast(t) for a in arrays], type=t), False
     if encs <= {"int64", "float64", "number"}:
-        return pa.chunked_array([a.cast(pa.float64()) for a in arrays], type=pa.float64())
+        return pa.chunked_array([a.cast(pa.float64()) for a in arrays], type=pa.float64()), False
     # Mixed or JSON: numbers only -> float64, else JSON text marked in the field metadata.
     pyvals: list[Any] = []
     for enc, a in pieces:
         if enc == "json":
             pyvals.extend(values.loads(s) if s is not None else MISSING for s in a.to_pylist())
-        elif enc == "number":
-            pyvals.extend(MISSING if v is None else v for v in a.to_pylist())
         else:
             pyvals.extend(MISSING if v is None else v for v in a.to_pylist())
-    present = [v for v in pyvals if v is not MISSING and v is not None]
-    if all(type(v) in (int, float) for v in present):
-        return pa.array([None if v is MISSING or v is None else float(v) for v in pyvals],
-                        type=pa.float64())
-    return _json_array(pyvals)
+    if all(type(v) in (int, float) or v is None or v is MISSING for v in pyvals):
+        return pa.chunked_array([pa.array(
+            [None if v is MISSING or v is None else float(v) for v in pyvals],
+            type=pa.float64())]), False
+    return pa.chunked_array([_json_array(pyvals)]), True
 
 
-def _table(chunks: list[tuple[_Chunk, np.ndarray]], keys_: Sequence[str] | None
-           ) -> tuple[pa.Table, set[str]]:
-    names: list[str] = []
-    for chunk, _ in chunks:
-        for k in _out_keys(chunk, keys_):
-            if k not in names:
-                names.append(k)
+def _table(chunks: list[tuple[_Chunk, np.ndarray]], keys_: Sequence[str] | None,
+           stream: str) -> pa.Table:
     if keys_ is not None:
-        order = [STEP] if STEP in names else []
-        names = order + [k for k in keys_ if k != STEP]
+        names = ([STEP] if stream == DEFAULT_STREAM else []) + list(
+            dict.fromkeys(k for k in keys_ if k != STEP))
     else:
-        names = _key_order(names)
-    fields, cols, json_cols = [], [], set()
+        names = _key_order({k for chunk, _ in chunks for k in chunk.cols})
+    fields, cols = [], []
     for k in names:
-        col = _column([_piece(c, k, idx) for c, idx in chunks])
-        if isinstance(col, pa.Array):
-            col = pa.chunked_array([col])
-        meta = None
-        if col.type == pa.string() and any(
-                chunk.cols.get(k, ("",))[0] not in ("string", "") for chunk, _ in chunks):
-            meta, _ = _JSON_META, json_cols.add(k)
-        fields.append(pa.field(k, col.type, metadata=meta))
+        col, is_json = _column([_piece(c, k, idx) for c, idx in chunks])
+        fields.append(pa.field(k, col.type, metadata=_JSON_META if is_json else None))
         cols.append(col)
-    return pa.table(cols, schema=pa.schema(fields)), json_cols
+    return pa.table(cols, schema=pa.schema(fields))
 
 
 def to_arrow(
@@ -775,18 +760,25 @@ def to_arrow(
     """
     stream = _stream(stream)
     chunks = _load_chunks(session, [run_pk], stream, keys, min_step, max_step).get(run_pk, [])
-    return _table(_sampled(chunks, keys, min_step, max_step, union, samples), keys)[0]
+    return _table(_sampled(chunks, keys, min_step, max_step, union, samples), keys, stream)
+
+
+def _objects(items: Any) -> np.ndarray:
+    vals = list(items)
+    arr = np.empty(len(vals), dtype=object)
+    for i, v in enumerate(vals):  # element-wise: lists must stay list objects, not a 2-D array
+        arr[i] = v
+    return arr
 
 
 def _to_frame(table: pa.Table) -> pd.DataFrame:
     data: dict[str, Any] = {}
     for f, col in zip(table.schema, table.columns):
         if f.metadata and f.metadata.get(b"wandb_mirror.encoding") == b"json":
-            data[f.name] = np.array([math.nan if s is None else values.loads(s)
-                                     for s in col.to_pylist()] + [None], dtype=object)[:-1]
+            data[f.name] = _objects(math.nan if s is None else values.loads(s)
+                                    for s in col.to_pylist())
         elif f.type == pa.bool_() and col.null_count:
-            data[f.name] = np.array([math.nan if v is None else v for v in col.to_pylist()],
-                                    dtype=object)
+            data[f.name] = _objects(math.nan if v is None else v for v in col.to_pylist())
         else:
             data[f.name] = col.to_pandas()
     return pd.DataFrame(data, columns=table.column_names)
@@ -831,8 +823,7 @@ def read_many_pandas(
     frames = []
     for run_pk in dict.fromkeys(run_pks):
         picks = _sampled(loaded.get(run_pk, []), keys, min_step, max_step, union, samples)
-        table, _ = _table(picks, keys)
-        frame = _to_frame(table)
+        frame = _to_frame(_table(picks, keys, stream))
         frame.insert(0, run_column, np.full(len(frame), run_pk, dtype=np.int64))
         frames.append(frame)
     names = [run_column] + ([STEP] if stream == DEFAULT_STREAM else []) + [
@@ -842,5 +833,3 @@ def read_many_pandas(
     frames = [f for f in frames if len(f)] or frames[:1]
     return pd.concat(frames, ignore_index=True).reindex(columns=names)
 
-
-__all__ += ["MISSING", "encode_column"]
