@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 from .errors import (
+    AuthError,
     ConfigError,
     FilterError,
+    GraphQLError,
     MirrorError,
     NotMirroredError,
+    OfflineError,
+    RateLimited,
+    RemoteError,
     SchemaError,
     StoreError,
     SyncError,
@@ -14,10 +19,15 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthError",
     "ConfigError",
     "FilterError",
+    "GraphQLError",
     "MirrorError",
     "NotMirroredError",
+    "OfflineError",
+    "RateLimited",
+    "RemoteError",
     "SchemaError",
     "StoreError",
     "SyncError",

@@ -7,10 +7,15 @@ only ever need to catch these.
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "ConfigError",
     "FilterError",
+    "GraphQLError",
     "MirrorError",
     "NotMirroredError",
+    "OfflineError",
+    "RateLimited",
+    "RemoteError",
     "SchemaError",
     "StoreError",
     "SyncError",
@@ -51,3 +56,37 @@ class SyncError(MirrorError):
 
 class NotMirroredError(MirrorError, LookupError):
     """The requested object is not in the store and the network may not be used."""
+
+
+class RemoteError(MirrorError):
+    """The W&B server could not be reached or answered with an error.
+
+    Attributes:
+        status: the HTTP status, or None when there was no HTTP answer.
+        url: the URL requested.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None) -> None:
+        self.status = status
+        self.url = url
+        super().__init__(message)
+
+
+class AuthError(RemoteError):
+    """The server rejected the API key (HTTP 401/403)."""
+
+
+class RateLimited(RemoteError):
+    """The server kept answering 429 after every retry."""
+
+
+class GraphQLError(RemoteError):
+    """The server answered with GraphQL ``errors``; ``messages`` holds each message."""
+
+    def __init__(self, messages: list[str], *, url: str | None = None) -> None:
+        self.messages = messages
+        super().__init__("; ".join(messages) or "GraphQL error", url=url)
+
+
+class OfflineError(NotMirroredError):
+    """The data is not in the store and the mirror is offline."""
