@@ -75,6 +75,42 @@ def db_upgrade(obj: _Context, db_path: str | None) -> None:
         click.echo(f"{settings.db}: upgraded from {before or 'empty'} to {after}")
 
 
+@cli.command()
+@click.argument("paths", nargs=-1)
+@click.option("--db", "db_path", default=None, help="Store file or SQLAlchemy URL.")
+@click.option("--base-url", default=None, help="W&B server (default: WANDB_BASE_URL or config).")
+@click.option("--api-key", default=None, envvar=None,
+              help="API key (default: WANDB_API_KEY, then netrc, then config).")
+@click.option("--full", is_flag=True, help="Full reconciliation: re-list everything, mark "
+              "runs deleted upstream.")
+@click.option("--wait", type=float, default=0.0, show_default=True,
+              help="Seconds to wait for another sync of the same store to finish.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bars (default: when stderr is a terminal).")
+@click.pass_obj
+def sync(obj: _Context, paths: tuple[str, ...], db_path: str | None, base_url: str | None,
+         api_key: str | None, full: bool, wait: float, progress: bool | None) -> None:
+    """Pull projects (ENTITY/PROJECT ...) from a W&B server into the store.
+
+    Without PATHS, syncs the projects listed under [sync] projects in the config.
+
+    \b
+    Example:
+      wandb-mirror sync my-team/my-project --db ./mirror.db
+    """
+    from .sync import run_sync
+
+    settings = obj.settings(db=db_path, base_url=base_url, api_key=api_key)
+    show = sys.stderr.isatty() if progress is None else progress
+    result = run_sync(settings, paths or settings.projects, full=full, wait=wait,
+                      progress=show)
+    click.echo(result.summary())
+    if result.skipped:
+        click.echo(f"error: {len(result.skipped)} object(s) skipped: "
+                   + "; ".join(result.skipped), err=True)
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: MirrorError -> one line on stderr and exit 1."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

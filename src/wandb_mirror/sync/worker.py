@@ -1,0 +1,505 @@
+"""Pull whole projects from a W&B server into the store, incrementally and resumably.
+
+Every page is written together with its watermark in one transaction, so a kill -9 at any
+moment leaves a consistent store, and the next sync resumes with no duplicates and no gaps:
+runs are upserted by id, history rows at or below the stored last step are skipped, events
+are appended from the stored row count, and the ``created``/``heartbeat`` watermarks are
+derived from what was committed.
+"""
+from __future__ import annotations
+
+import fnmatch
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+
+from ..errors import GraphQLError, MirrorError, NotMirroredError, RemoteError, StoreError
+from ..remote import queries as Q
+from ..remote.client import GraphQLClient
+from ..store import artifacts as A
+from ..store import files as F
+from ..store import history as H
+from ..store import reports as R
+from ..store import sweeps as S
+from ..store import values
+from ..store.engine import session_scope
+from ..store.models import ArtifactCollection, Project, ProjectSync, Run, RunSync
+from ..store.runs import TERMINAL_STATES, get_project, get_run, now_iso, upsert_project, upsert_runs
+from .progress import NullProgress, Progress
+
+__all__ = ["SyncOptions", "SyncReport", "sync_project"]
+
+log = logging.getLogger(__name__)
+
+MAX_NONTERMINAL_IN_FILTER = 2000
+"""Above this many unfinished runs an incremental sync lists every run instead."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyncOptions:
+    """What a sync pulls and how (see ``[sync]`` in config.example.toml)."""
+
+    full: bool = False
+    history: bool = True
+    events: bool = True
+    files: bool = True
+    sweeps: bool = True
+    reports: bool = True
+    artifacts: bool = True
+    file_patterns: tuple[str, ...] = ()
+    page_size: int = 50
+    history_page_size: int = 10_000
+
+
+@dataclass
+class SyncReport:
+    """What one sync did."""
+
+    project: str
+    runs: int = 0
+    runs_changed: int = 0
+    runs_deleted: int = 0
+    history_rows: int = 0
+    event_rows: int = 0
+    files: int = 0
+    file_bytes: int = 0
+    sweeps: int = 0
+    reports: int = 0
+    artifact_versions: int = 0
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        text = (f"{self.project}: {self.runs} runs listed ({self.runs_changed} changed, "
+                f"{self.runs_deleted} marked deleted), {self.history_rows} history rows, "
+                f"{self.event_rows} event rows, {self.files} files ({self.file_bytes} bytes "
+                f"cached), {self.sweeps} sweeps, {self.reports} reports, "
+                f"{self.artifact_versions} artifact versions in {self.seconds:.1f}s")
+        if self.skipped:
+            text += f"; skipped {len(self.skipped)}: " + "; ".join(self.skipped)
+        return text
+
+
+class _ProjectSync:
+    def __init__(self, engine: Engine, client: GraphQLClient, entity: str, project: str,
+                 options: SyncOptions, progress: Progress) -> None:
+        self.engine = engine
+        self.client = client
+        self.entity = entity
+        self.name = project
+        self.opts = options
+        self.progress = progress
+        self.path = f"{entity}/{project}"
+        self.report = SyncReport(self.path)
+        self.vars = {"entity": entity, "project": project}
+        self.project_pk: int | None = None
+
+    # ----------------------------------------------------------------- project
+
+    def pull_project(self) -> None:
+        data = self.client.execute(Q.PROJECT, self.vars)
+        node = data.get("project")
+        if not node:
+            raise NotMirroredError(f"project {self.path} does not exist on "
+                                   f"{self.client.transport.base_url} (or the key cannot see it)")
+        with session_scope(self.engine, f"storing project {self.path}") as s:
+            p = upsert_project(s, self.entity, self.name, upstream_id=node.get("id"),
+                               internal_id=_str(node.get("internalId")),
+                               created_at=node.get("createdAt"),
+                               is_benchmark=bool(node.get("isBenchmark")),
+                               read_only=node.get("readOnly"))
+            if s.get(ProjectSync, p.pk) is None:
+                s.add(ProjectSync(project_pk=p.pk))
+            state = s.get(ProjectSync, p.pk)
+            state.last_attempt_at = now_iso()
+            self.project_pk = p.pk
+
+    # ----------------------------------------------------------------- runs
+
+    def _run_filter(self) -> tuple[dict[str, Any] | None, bool]:
+        """The runs filter of this sync and whether it lists every run."""
+        with session_scope(self.engine) as s:
+            state = s.get(ProjectSync, self.project_pk)
+            created = state.runs_created_watermark if state else None
+            if self.opts.full or created is None:
+                return None, True
+            hb = s.scalar(select(func.max(Run.heartbeat_at)).where(
+                Run.project_pk == self.project_pk))
+            open_ids = list(s.scalars(select(Run.run_id).where(
+                Run.project_pk == self.project_pk, Run.deleted_at.is_(None),
+                (Run.state.is_(None)) | (Run.state.not_in(sorted(TERMINAL_STATES))))))
+        if len(open_ids) > MAX_NONTERMINAL_IN_FILTER:
+            return None, True
+        clauses: list[dict[str, Any]] = [{"createdAt": {"$gte": created}}]
+        if hb:
+            clauses.append({"heartbeatAt": {"$gt": hb}})
+        if open_ids:
+            clauses.append({"name": {"$in": open_ids}})
+        return {"$or": clauses}, False
+
+    def pull_runs(self) -> list[str]:
+        """List runs (all, or what may have changed); returns the ids of changed runs."""
+        filters, listing_all = self._run_filter()
+        variables = {**self.vars, "order": "+created_at",
+                     "filters": values.dumps(filters or {})}
+        changed: list[str] = []
+        seen: set[str] = set()
+        key = f"{self.path}:runs"
+        self.progress.start(key, f"{self.path} runs")
+        for data, nodes in self.client.pages(Q.RUNS, variables, ("project", "runs"),
+                                             first=self.opts.page_size):
+            total = (data.get("project") or {}).get("runCount")
+            good = []
+            for node in nodes:
+                problem = _malformed_run(node)
+                if problem:
+                    self.report.skipped.append(f"run {self.path}/{node.get('name')}: {problem}")
+                    continue
+                good.append(node)
+                seen.add(node["name"])
+            with session_scope(self.engine, f"storing runs of {self.path}") as s:
+                project = s.get(Project, self.project_pk)
+                before = {r.run_id: _fingerprint(r) for r in s.scalars(select(Run).where(
+                    Run.project_pk == project.pk, Run.run_id.in_([n["name"] for n in good])))}
+                rows = upsert_runs(s, project, good)
+                for row in rows:
+                    if before.get(row.run_id) != _fingerprint(row):
+                        changed.append(row.run_id)
+                # the watermark moves with the page, in the same transaction
+                state = s.get(ProjectSync, project.pk)
+                newest = max((n.get("createdAt") or "" for n in good), default="")
+                if newest and (state.runs_created_watermark or "") < newest:
+                    state.runs_created_watermark = newest
+            self.report.runs += len(nodes)
+            self.progress.advance(key, len(nodes), total=total)
+        if listing_all:
+            self._mark_deleted(seen)
+        self.report.runs_changed = len(changed)
+        return _merge(changed, self._unfinished_details())
+
+    def _unfinished_details(self) -> list[str]:
+        """Runs whose history/files were not completely pulled (an interrupted sync, an error)."""
+        with session_scope(self.engine) as s:
+            rows = s.execute(select(Run.run_id).outerjoin(RunSync, RunSync.run_pk == Run.pk).where(
+                Run.project_pk == self.project_pk, Run.deleted_at.is_(None),
+                (RunSync.run_pk.is_(None)) | (RunSync.last_error.is_not(None))
+                | (RunSync.seen_heartbeat_at.is_distinct_from(Run.heartbeat_at))
+                | (RunSync.seen_history_line_count.is_distinct_from(Run.history_line_count))
+                | (RunSync.seen_state.is_distinct_from(Run.state))
+            ).order_by(Run.created_ts, Run.pk)).scalars().all()
+        return list(rows)
+
+    def _mark_deleted(self, seen: set[str]) -> None:
+        with session_scope(self.engine, f"marking deleted runs of {self.path}") as s:
+            gone = [r for r in s.scalars(select(Run).where(
+                Run.project_pk == self.project_pk, Run.deleted_at.is_(None)))
+                if r.run_id not in seen]
+            stamp = now_iso()
+            for run in gone:
+                run.deleted_at = stamp
+            self.report.runs_deleted = len(gone)
+
+    # ----------------------------------------------------------------- per run
+
+    def pull_run_details(self, run_ids: Sequence[str]) -> None:
+        key = f"{self.path}:details"
+        if run_ids:
+            self.progress.start(key, f"{self.path} history/files", total=len(run_ids))
+        for run_id in run_ids:
+            try:
+                if self.opts.history:
+                    self.pull_history(run_id)
+                if self.opts.events:
+                    self.pull_events(run_id)
+                if self.opts.files:
+                    self.pull_files(run_id)
+                if self.opts.artifacts:
+                    self.pull_run_artifacts(run_id)
+                self._run_state(run_id, error=None)
+            except (GraphQLError, StoreError, ValueError) as exc:
+                msg = f"run {self.path}/{run_id}: {exc}"
+                log.warning("skipping %s", msg)
+                self.report.skipped.append(msg)
+                self._run_state(run_id, error=str(exc))
+            self.progress.advance(key)
+
+    def _run_row(self, s: Any, run_id: str) -> Run:
+        run = get_run(s, self.project_pk, run_id)
+        if run is None:
+            raise StoreError(f"run {self.path}/{run_id} vanished from the store during sync")
+        return run
+
+    def _run_state(self, run_id: str, *, error: str | None) -> None:
+        with session_scope(self.engine) as s:
+            run = self._run_row(s, run_id)
+            state = s.get(RunSync, run.pk) or RunSync(run_pk=run.pk)
+            s.add(state)
+            state.seen_state = run.state
+            state.seen_heartbeat_at = run.heartbeat_at
+            state.seen_history_line_count = run.history_line_count
+            state.last_sync_at = now_iso()
+            state.last_error = error
+            state.last_error_at = now_iso() if error else None
+
+    def pull_history(self, run_id: str) -> None:
+        with session_scope(self.engine) as s:
+            run = self._run_row(s, run_id)
+            hk = values.loads(run.history_keys_raw) if run.history_keys_raw else None
+            upstream_last = hk.get("lastStep") if isinstance(hk, Mapping) else None
+            stored_last = H.last_step(s, run.pk)
+            run_pk = run.pk
+        if upstream_last is None or upstream_last < 0:
+            return
+        if stored_last is not None and stored_last >= upstream_last:
+            return
+        page = max(1, self.opts.history_page_size)
+        lo = 0 if stored_last is None else stored_last + 1
+        width = page
+        vars_ = {**self.vars, "run": run_id}
+        key = f"{self.path}:history"
+        self.progress.start(key, f"{self.path} history rows")
+        for _ in range(10_000_000):
+            if lo > upstream_last:
+                break
+            hi = min(lo + width, upstream_last + 1)
+            data = self.client.execute(Q.HISTORY_PAGE, {**vars_, "minStep": lo, "maxStep": hi,
+                                                        "samples": hi - lo})
+            run_node = (data.get("project") or {}).get("run")
+            if run_node is None:
+                raise NotMirroredError(f"run {self.path}/{run_id} disappeared upstream")
+            rows = [values.loads(r) if isinstance(r, str) else r
+                    for r in run_node.get("history") or []]
+            with session_scope(self.engine, f"storing history of {self.path}/{run_id}") as s:
+                added = H.append_rows(s, run_pk, rows)
+                state = s.get(RunSync, run_pk) or RunSync(run_pk=run_pk)
+                s.add(state)
+                state.history_last_step = hi - 1
+            self.report.history_rows += added
+            self.progress.advance(key, added)
+            # sparse or late-starting steps: widen empty windows, never beyond 16 pages
+            width = page if rows else min(width * 2, page * 16)
+            lo = hi
+
+    def pull_events(self, run_id: str) -> None:
+        with session_scope(self.engine) as s:
+            run = self._run_row(s, run_id)
+            have = H.row_count(s, run.pk, "events")
+            upstream = run.events_line_count
+            run_pk = run.pk
+        if upstream is not None and upstream <= have:
+            return
+        samples = max(upstream or 0, have + 1, 1) + 1000
+        data = self.client.execute(Q.EVENTS, {**self.vars, "run": run_id, "samples": samples})
+        run_node = (data.get("project") or {}).get("run") or {}
+        rows = [values.loads(r) if isinstance(r, str) else r for r in run_node.get("events") or []]
+        if len(rows) <= have:
+            return
+        with session_scope(self.engine, f"storing events of {self.path}/{run_id}") as s:
+            added = H.append_rows(s, run_pk, rows, "events", first_ordinal=0)
+        self.report.event_rows += added
+
+    def pull_files(self, run_id: str) -> None:
+        vars_ = {**self.vars, "run": run_id}
+        for _, nodes in self.client.pages(Q.FILES, vars_, ("project", "run", "files"),
+                                          first=max(self.opts.page_size, 100)):
+            fetch: list[dict[str, Any]] = []
+            with session_scope(self.engine, f"storing files of {self.path}/{run_id}") as s:
+                run = self._run_row(s, run_id)
+                F.upsert_files(s, run, nodes)
+                for node in nodes:
+                    if (self.opts.file_patterns and node.get("url") and node.get("md5")
+                            and any(fnmatch.fnmatch(node["name"], pat)
+                                    for pat in self.opts.file_patterns)
+                            and not F.has_content(s, node["md5"])):
+                        fetch.append(node)
+            self.report.files += len(nodes)
+            for node in fetch:
+                data = self.client.get_bytes(node["url"])
+                with session_scope(self.engine, f"caching {self.path}/{run_id}/{node['name']}") as s:
+                    F.put_content(s, node["md5"], data)
+                self.report.file_bytes += len(data)
+
+    def pull_run_artifacts(self, run_id: str) -> None:
+        vars_ = {**self.vars, "run": run_id}
+        for doc, field_, direction in ((Q.INPUT_ARTIFACTS, "inputArtifacts", "input"),
+                                       (Q.OUTPUT_ARTIFACTS, "outputArtifacts", "output")):
+            for _, nodes in self.client.pages(doc, vars_, ("project", "run", field_), first=100):
+                if not nodes:
+                    continue
+                with session_scope(self.engine, f"storing artifacts of {self.path}/{run_id}") as s:
+                    project = s.get(Project, self.project_pk)
+                    run = self._run_row(s, run_id)
+                    for node in nodes:
+                        self._ensure_collection_of(s, project, node)
+                    A.upsert_run_artifacts(s, project, run, direction, nodes)
+
+    def _ensure_collection_of(self, s: Any, project: Project, node: Mapping[str, Any]) -> None:
+        seq = (node.get("artifactSequence") or {}).get("name")
+        atype = (node.get("artifactType") or {}).get("name")
+        if seq and atype and A.get_collection(s, project.pk, seq) is None:
+            A.upsert_collections(s, project, [{"name": seq}], type_name=atype)
+
+    # ----------------------------------------------------------------- project objects
+
+    def pull_sweeps(self) -> None:
+        seen: set[str] = set()
+        for _, nodes in self.client.pages(Q.SWEEPS, self.vars, ("project", "sweeps"),
+                                          first=self.opts.page_size):
+            with session_scope(self.engine, f"storing sweeps of {self.path}") as s:
+                S.upsert_sweeps(s, s.get(Project, self.project_pk), nodes)
+            seen.update(n["name"] for n in nodes)
+            self.report.sweeps += len(nodes)
+
+    def pull_reports(self) -> None:
+        for _, nodes in self.client.pages(Q.REPORTS, self.vars, ("project", "allViews"),
+                                          first=self.opts.page_size):
+            with session_scope(self.engine, f"storing reports of {self.path}") as s:
+                R.upsert_reports(s, s.get(Project, self.project_pk), nodes)
+            self.report.reports += len(nodes)
+
+    def pull_artifacts(self) -> None:
+        types: list[dict[str, Any]] = []
+        for _, nodes in self.client.pages(Q.ARTIFACT_TYPES, self.vars, ("project", "artifactTypes"),
+                                          first=100):
+            types.extend(nodes)
+        with session_scope(self.engine, f"storing artifact types of {self.path}") as s:
+            A.upsert_artifact_types(s, s.get(Project, self.project_pk), types)
+        for tnode in types:
+            tvars = {**self.vars, "type": tnode["name"]}
+            stale: list[str] = []
+            for _, nodes in self.client.pages(Q.ARTIFACT_COLLECTIONS, tvars,
+                                              ("project", "artifactType", "artifactCollections"),
+                                              first=100):
+                with session_scope(self.engine, f"storing collections of {self.path}") as s:
+                    project = s.get(Project, self.project_pk)
+                    before = {c.name: c.updated_at for c in s.scalars(select(ArtifactCollection)
+                              .where(ArtifactCollection.project_pk == project.pk))}
+                    A.upsert_collections(s, project, nodes, type_name=tnode["name"])
+                for node in nodes:
+                    if (self.opts.full or node["name"] not in before
+                            or before[node["name"]] != node.get("updatedAt")
+                            or node.get("updatedAt") is None):
+                        stale.append(node["name"])
+            for coll in stale:
+                self._pull_versions(tnode["name"], coll)
+
+    def _pull_versions(self, type_name: str, collection: str) -> None:
+        cvars = {**self.vars, "type": type_name, "collection": collection}
+        for _, nodes in self.client.pages(
+                Q.ARTIFACT_VERSIONS, cvars,
+                ("project", "artifactType", "artifactCollection", "artifacts"), first=100):
+            need_manifest: list[tuple[str, str | None]] = []
+            with session_scope(self.engine, f"storing versions of {self.path}/{collection}") as s:
+                project = s.get(Project, self.project_pk)
+                for node in nodes:
+                    old = A.get_version_by_id(s, node["id"])
+                    if old is None or old.manifest_raw is None or old.digest != node.get("digest"):
+                        need_manifest.append((node["id"], node.get("digest")))
+                A.upsert_artifacts(s, project, nodes)
+            self.report.artifact_versions += len(nodes)
+            for artifact_id, _digest in need_manifest:
+                self._pull_manifest(artifact_id)
+
+    def _pull_manifest(self, artifact_id: str) -> None:
+        data = self.client.execute(Q.MANIFEST, {"id": artifact_id})
+        url = ((((data.get("artifact") or {}).get("currentManifest") or {}).get("file") or {})
+               .get("directUrl"))
+        if not url:
+            return
+        text = self.client.get_bytes(url)
+        with session_scope(self.engine, f"storing manifest of artifact {artifact_id}") as s:
+            version = A.get_version_by_id(s, artifact_id)
+            if version is not None:
+                A.put_manifest(s, version, text)
+
+    # ----------------------------------------------------------------- driver
+
+    def run(self) -> SyncReport:
+        started = time.monotonic()
+        try:
+            self.pull_project()
+            changed = self.pull_runs()
+            self.pull_run_details(changed)
+            if self.opts.sweeps:
+                self.pull_sweeps()
+            if self.opts.reports:
+                self.pull_reports()
+            if self.opts.artifacts:
+                self.pull_artifacts()
+        except MirrorError as exc:
+            self._project_state(error=str(exc))
+            raise
+        self.report.seconds = time.monotonic() - started
+        self._project_state(error="; ".join(self.report.skipped) or None, success=True)
+        return self.report
+
+    def _project_state(self, *, error: str | None, success: bool = False) -> None:
+        if self.project_pk is None:
+            return
+        with session_scope(self.engine) as s:
+            state = s.get(ProjectSync, self.project_pk)
+            stamp = now_iso()
+            if success:
+                state.last_sync_at = stamp
+                if self.opts.full or state.last_full_sync_at is None:
+                    state.last_full_sync_at = stamp
+            state.last_error = error
+            state.last_error_at = stamp if error else None
+
+
+def _merge(first: Iterable[str], second: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    return [x for x in (*first, *second) if not (x in seen or seen.add(x))]
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _fingerprint(run: Run) -> tuple[Any, ...]:
+    return (run.state, run.heartbeat_at, run.history_line_count, run.events_line_count,
+            run.summary_raw, run.config_raw, run.tags_raw, run.notes, run.display_name,
+            run.history_keys_raw, run.deleted_at)
+
+
+def _malformed_run(node: Mapping[str, Any]) -> str | None:
+    if not isinstance(node.get("name"), str) or not node["name"]:
+        return "run node without a name"
+    for field_ in ("config", "summaryMetrics", "systemMetrics"):
+        raw = node.get(field_)
+        if raw is None:
+            continue
+        if isinstance(raw, str):
+            try:
+                parsed = values.loads(raw)
+            except ValueError as exc:
+                return f"{field_} is not JSON ({exc})"
+            if parsed is not None and not isinstance(parsed, dict):
+                return f"{field_} is not a JSON object"
+        elif not isinstance(raw, dict):
+            return f"{field_} is neither a JSON string nor an object"
+    return None
+
+
+def sync_project(
+    engine: Engine,
+    client: GraphQLClient,
+    path: str,
+    options: SyncOptions | None = None,
+    progress: Progress | None = None,
+) -> SyncReport:
+    """Sync one project ``entity/project`` into the store.
+
+    Raises:
+        NotMirroredError: the project does not exist upstream.
+        RemoteError: the server could not be used (after retries).
+    """
+    entity, sep, project = path.strip("/").partition("/")
+    if not sep or not entity or not project or "/" in project:
+        raise MirrorError(f"project path must be ENTITY/PROJECT, got {path!r}")
+    return _ProjectSync(engine, client, entity, project, options or SyncOptions(),
+                        progress or NullProgress()).run()
