@@ -1,0 +1,112 @@
+"""W&B order strings (``"+created_at"``, ``"-summary_metrics.loss"``) to ORDER BY clauses.
+
+Rules (``reference/wandb-protocol.md`` §4.2, plus what upstream leaves unsaid):
+
+- ``+key`` ascending, ``-key`` descending, an unsigned key **descending** (as upstream's server);
+  None or ``""`` means ``+created_at``. A list of keys sorts by each in turn (upstream takes one).
+- Keys are the filter keys of :mod:`.keys` (all spellings): ``created_at``, ``heartbeat_at``,
+  ``updated_at``, ``display_name``, ``name``, ``state``, ``config.<k>(.value)``,
+  ``summary_metrics.<k>``, other run columns.
+- Runs whose value is missing **or null** sort last in both directions.
+- Values of different types sort by type class in MongoDB's BSON order — numbers < strings <
+  objects < arrays < booleans < timestamps — reversed as a whole for descending; NaN is the
+  smallest number; arrays and objects sort by their canonical JSON text (not Mongo's
+  element-wise array rule).
+- Ties (and the end of every order) are broken by ``created_ts`` ascending, then ``Run.pk``, so
+  paging is deterministic.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, select
+
+from ..errors import FilterError
+from ..store import values as V
+from ..store.models import Run, RunValue
+from .keys import KeySpec, resolve_key
+
+__all__ = ["DEFAULT_ORDER", "compile_order", "parse_order"]
+
+DEFAULT_ORDER = "+created_at"
+MAX_ORDER_KEYS = 8
+
+_RANK = {V.NUMBER: 1, V.STRING: 2, V.OBJECT: 3, V.ARRAY: 4, V.BOOL: 5, V.DATE: 6}
+
+
+def parse_order(order: str | Sequence[str] | None) -> list[tuple[KeySpec, bool]]:
+    """Parse an order string or list into ``(key spec, ascending)`` pairs.
+
+    Raises:
+        FilterError: not a string/list of strings, empty key, unknown key (path ``$order``).
+    """
+    if order is None or order == "" or (isinstance(order, (list, tuple)) and not order):
+        order = DEFAULT_ORDER
+    if isinstance(order, str):
+        items: list[tuple[Any, str]] = [(order, "$order")]
+    elif isinstance(order, (list, tuple)):
+        if len(order) > MAX_ORDER_KEYS:
+            raise FilterError(f"at most {MAX_ORDER_KEYS} order keys are allowed", "$order")
+        items = [(o, f"$order[{i}]") for i, o in enumerate(order)]
+    else:
+        raise FilterError(f"order must be a string or a list of strings, not "
+                          f"{type(order).__name__}", "$order")
+    out = []
+    for text, where in items:
+        if not isinstance(text, str):
+            raise FilterError(f"an order key must be a string, not {type(text).__name__}", where)
+        text = text.strip()
+        ascending = False  # unsigned means descending, as upstream
+        if text[:1] in ("+", "-"):
+            ascending = text[0] == "+"
+            text = text[1:].strip()
+        if not text:
+            raise FilterError("empty order key; use e.g. '+created_at'", where)
+        out.append((resolve_key(text, where), ascending))
+    return out
+
+
+def _value_subquery(spec: KeySpec, expr: Any) -> Any:
+    rv = RunValue
+    path = rv.path == spec.paths[0] if len(spec.paths) == 1 else rv.path.in_(spec.paths)
+    return (select(expr)
+            .where(rv.run_pk == Run.pk, rv.root == spec.root, path, rv.elem == 0)
+            .limit(1)
+            .scalar_subquery())
+
+
+def key_clauses(spec: KeySpec, ascending: bool) -> list[ColumnElement[Any]]:
+    """ORDER BY clauses for one key (missing/null last in both directions)."""
+    col = spec.order_column
+    if col is not None:
+        return [col.is_(None), col.asc() if ascending else col.desc()]
+    rank = _value_subquery(spec, case(_RANK, value=RunValue.kind, else_=None))
+    num = _value_subquery(spec, RunValue.num)
+    txt = _value_subquery(spec, RunValue.txt)
+    if ascending:
+        return [func.coalesce(rank, 99).asc(), num.asc().nulls_first(), txt.asc()]
+    return [func.coalesce(rank, -1).desc(), num.desc().nulls_last(), txt.desc()]
+
+
+TIE_BREAK = (Run.created_ts.is_(None), Run.created_ts.asc(), Run.pk.asc())
+
+
+def compile_order(order: str | Sequence[str] | None = None) -> list[ColumnElement[Any]]:
+    """Compile a W&B order string (or list of them) to ORDER BY clauses over ``Run``.
+
+    Args:
+        order: ``"+created_at"`` (default), ``"-summary_metrics.loss"``, ``"config.lr.value"``
+            (unsigned = descending), or a list of such keys.
+
+    Returns:
+        Clauses for ``select(Run).order_by(*clauses)``, ending with the tie-break.
+
+    Raises:
+        FilterError: malformed order (path ``$order`` or ``$order[i]``).
+    """
+    clauses: list[ColumnElement[Any]] = []
+    for spec, ascending in parse_order(order):
+        clauses.extend(key_clauses(spec, ascending))
+    clauses.extend(TIE_BREAK)
+    return clauses

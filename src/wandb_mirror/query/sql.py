@@ -1,0 +1,302 @@
+"""Compile a parsed filter tree to SQLAlchemy boolean expressions.
+
+Two backends share the boolean skeleton (:func:`compile_node`):
+
+- :class:`RunValuesBackend` answers each leaf with ``runs.pk IN (SELECT run_pk FROM run_values
+  WHERE root = ? AND path = ? AND <kind/num/txt condition>)``. One uncorrelated subquery per leaf
+  (served by the ``(root, path, kind, num|txt)`` indexes) composes freely under
+  ``$or``/``$nor``/``$not``, and a negation is exactly ``NOT`` of the positive match, so it matches
+  runs where the key is missing. Every expression is two-valued (never SQL NULL), so ``NOT`` is
+  safe.
+- :class:`ColumnBackend` answers leaves on plain columns (sweeps, artifact versions), where a
+  NULL column means "missing".
+
+Dialect-specific SQL lives only in :func:`regex_match` and :func:`timestamp_ms` (SQLite:
+the ``wm_regexp`` function registered by ``store.engine`` and ``julianday``).
+"""
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+
+from ..store import values as V
+from ..store.models import Run, RunValue
+from .keys import ColumnKey, KeySpec
+from .parse import AllOf, BoolNode, Cond, FieldNode, Node, Not, Op, Stamp
+
+__all__ = ["ColumnBackend", "RunValuesBackend", "compile_node", "regex_match", "timestamp_ms"]
+
+Expr = ColumnElement[bool]
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le,
+}
+
+
+# ------------------------------------------------------------------ dialect-specific pieces
+
+def regex_match(pattern: str, options: str, text: Any) -> Expr:
+    """``text`` matches ``pattern`` (Python ``re.search`` with Mongo ``$options`` letters)."""
+    return func.wm_regexp(pattern, options, text) == 1
+
+
+def timestamp_ms(column: Any) -> Any:
+    """Milliseconds since the epoch of an ISO-8601 text column (NULL when unparseable)."""
+    return func.round((func.julianday(column) - 2440587.5) * 86400000.0)
+
+
+# ------------------------------------------------------------------ boolean skeleton
+
+def compile_node(node: Node, backend: Any) -> Expr:
+    """Compile a filter tree with ``backend`` answering the leaves."""
+    if isinstance(node, BoolNode):
+        parts = [compile_node(child, backend) for child in node.children]
+        if node.op == "and":
+            return and_(true(), *parts) if parts else true()
+        if node.op == "or":
+            return or_(*parts)
+        return not_(or_(*parts))  # nor
+    assert isinstance(node, FieldNode)
+    return compile_cond(node.cond, node.target, backend)
+
+
+def compile_cond(cond: Cond, target: Any, backend: Any) -> Expr:
+    if isinstance(cond, AllOf):
+        return and_(*(compile_cond(c, target, backend) for c in cond.conds))
+    if isinstance(cond, Not):
+        return not_(compile_cond(cond.cond, target, backend))
+    assert isinstance(cond, Op)
+    op, v = cond.op, cond.operand
+    if op == "$eq":
+        return backend.eq(target, v)
+    if op == "$ne":
+        return not_(backend.eq(target, v))
+    if op == "$in":
+        return backend.in_(target, v)
+    if op == "$nin":
+        return not_(backend.in_(target, v))
+    if op == "$all":
+        # Mongo: $all is the AND of equalities; an empty $all matches nothing.
+        return and_(*(backend.eq(target, x) for x in v)) if v else false()
+    if op in _OPS:
+        return backend.compare(target, op, v)
+    if op == "$exists":
+        return backend.exists(target) if v else not_(backend.exists(target))
+    if op == "$regex":
+        return backend.regex(target, *v)
+    if op == "$size":
+        return backend.size(target, v)
+    raise AssertionError(op)  # the parser admits no other operator
+
+
+def _is_nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _big(v: Any) -> int | None:
+    """The exact integer of a numeric operand outside int64 (which the index stores as REAL
+    plus exact digits in ``txt``), else None."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int) and not V.INT64_MIN <= v <= V.INT64_MAX:
+        return v
+    if isinstance(v, float) and math.isfinite(v) and abs(v) >= 2**63:
+        return int(v)
+    return None
+
+
+# ------------------------------------------------------------------ run_values backend
+
+class RunValuesBackend:
+    """Leaves over the ``run_values`` index, correlated to ``Run.pk``."""
+
+    def __init__(self) -> None:
+        self.rv = RunValue
+
+    def _has(self, spec: KeySpec, *conds: Any) -> Expr:
+        rv = self.rv
+        path = rv.path == spec.paths[0] if len(spec.paths) == 1 else rv.path.in_(spec.paths)
+        return Run.pk.in_(select(rv.run_pk).where(rv.root == spec.root, path, *conds))
+
+    def _row_eq(self, v: Any) -> Any:
+        """Row condition for "this value (or element) equals v", v not None."""
+        rv = self.rv
+        if isinstance(v, Stamp):
+            return and_(rv.kind == V.DATE, rv.num == v.ts)
+        if isinstance(v, bool):
+            return and_(rv.kind == V.BOOL, rv.num == int(v))
+        if _is_number(v):
+            if _is_nan(v):
+                return and_(rv.kind == V.NUMBER, rv.nan == True)  # noqa: E712
+            big = _big(v)
+            if big is None:
+                return and_(rv.kind == V.NUMBER, rv.num == v)
+            f = float(big)
+            exact = rv.txt == str(big)
+            if f == big:  # a stored float can equal the operand exactly
+                exact = or_(exact, rv.txt.is_(None))
+            return and_(rv.kind == V.NUMBER, rv.num == f, exact)
+        if isinstance(v, str):
+            return and_(rv.kind == V.STRING, rv.txt == v)
+        if isinstance(v, list):
+            return and_(rv.kind == V.ARRAY, rv.txt == V.canonical_json(v))
+        return and_(rv.kind == V.OBJECT, rv.txt == V.canonical_json(v))
+
+    def exists(self, spec: KeySpec) -> Expr:
+        return self._has(spec)
+
+    def eq(self, spec: KeySpec, v: Any) -> Expr:
+        if v is None:  # null matches null, an array holding null, or a missing key
+            return or_(self._has(spec, self.rv.kind == V.NULL), not_(self._has(spec)))
+        return self._has(spec, self._row_eq(v))
+
+    def in_(self, spec: KeySpec, items: Sequence[Any]) -> Expr:
+        rv = self.rv
+        if not items:
+            return false()
+        buckets: dict[tuple[int, str], list[Any]] = {}
+        singles: list[Any] = []
+        has_null = False
+        for v in items:
+            if v is None:
+                has_null = True
+            elif isinstance(v, Stamp):
+                buckets.setdefault((V.DATE, "num"), []).append(v.ts)
+            elif isinstance(v, bool):
+                buckets.setdefault((V.BOOL, "num"), []).append(int(v))
+            elif _is_number(v) and not _is_nan(v) and _big(v) is None:
+                buckets.setdefault((V.NUMBER, "num"), []).append(v)
+            elif isinstance(v, str):
+                buckets.setdefault((V.STRING, "txt"), []).append(v)
+            elif isinstance(v, list):
+                buckets.setdefault((V.ARRAY, "txt"), []).append(V.canonical_json(v))
+            elif isinstance(v, dict):
+                buckets.setdefault((V.OBJECT, "txt"), []).append(V.canonical_json(v))
+            else:  # NaN, big integers
+                singles.append(self._row_eq(v))
+        rows = [and_(rv.kind == kind, getattr(rv, col).in_(sorted(set(vals), key=repr)))
+                for (kind, col), vals in buckets.items()] + singles
+        parts = [self._has(spec, or_(*rows))] if rows else []
+        if has_null:
+            parts.append(self.eq(spec, None))
+        return or_(*parts)
+
+    def compare(self, spec: KeySpec, op: str, v: Any) -> Expr:
+        rv = self.rv
+        fn = _OPS[op]
+        if v is None:  # Mongo: $gte/$lte null behave as equality to null; $gt/$lt match nothing
+            return self.eq(spec, None) if op in ("$gte", "$lte") else false()
+        if isinstance(v, Stamp):
+            return self._has(spec, rv.kind == V.DATE, fn(rv.num, v.ts))
+        if isinstance(v, bool):
+            return self._has(spec, rv.kind == V.BOOL, fn(rv.num, int(v)))
+        if isinstance(v, str):
+            return self._has(spec, rv.kind == V.STRING, fn(rv.txt, v))
+        if _is_nan(v):  # NaN never satisfies a range operator
+            return false()
+        big = _big(v)
+        if big is None:  # SQLite compares INTEGER with REAL exactly; NaN rows have num NULL
+            return self._has(spec, rv.kind == V.NUMBER, fn(rv.num, v))
+        return self._has(spec, rv.kind == V.NUMBER, self._big_compare(op, big))
+
+    def _big_compare(self, op: str, big: int) -> Any:
+        """Exact comparison against an integer outside int64 (stored values there are REAL
+        approximations plus exact digits in ``txt``)."""
+        rv = self.rv
+        f, s = float(big), str(big)
+        strict = rv.num > f if op in ("$gt", "$gte") else rv.num < f
+        # In the tie zone (num == f) the stored value is f itself (txt NULL) or int(txt), which
+        # has the operand's sign; compare digit strings by length, then lexicographically.
+        longer = func.length(rv.txt) > len(s)
+        shorter = func.length(rv.txt) < len(s)
+        same_len = func.length(rv.txt) == len(s)
+        if big > 0:
+            txt_gt = or_(longer, and_(same_len, rv.txt > s))
+            txt_lt = or_(shorter, and_(same_len, rv.txt < s))
+        else:
+            txt_gt = or_(shorter, and_(same_len, rv.txt < s))
+            txt_lt = or_(longer, and_(same_len, rv.txt > s))
+        txt_eq = rv.txt == s
+        want = {"$gt": or_(txt_gt), "$gte": or_(txt_gt, txt_eq),
+                "$lt": or_(txt_lt), "$lte": or_(txt_lt, txt_eq)}[op]
+        float_ok = true() if _OPS[op](f, big) else false()
+        tie = and_(rv.num == f, or_(and_(rv.txt.is_(None), float_ok),
+                                    and_(rv.txt.is_not(None), want)))
+        return or_(strict, tie)
+
+    def regex(self, spec: KeySpec, pattern: str, options: str) -> Expr:
+        rv = self.rv
+        return self._has(spec, rv.kind == V.STRING, regex_match(pattern, options, rv.txt))
+
+    def size(self, spec: KeySpec, n: int) -> Expr:
+        rv = self.rv
+        return self._has(spec, rv.kind == V.ARRAY, rv.elem == 0, rv.size == n)
+
+
+# ------------------------------------------------------------------ plain-column backend
+
+class ColumnBackend:
+    """Leaves over plain table columns; a NULL column counts as a missing value."""
+
+    @staticmethod
+    def _value(target: ColumnKey) -> Any:
+        return timestamp_ms(target.column) if target.kind == "timestamp" else target.column
+
+    @staticmethod
+    def _operand(target: ColumnKey, v: Any) -> tuple[bool, Any]:
+        """(type-compatible, SQL operand) for a value against the column's type class."""
+        kind = target.kind
+        if kind == "timestamp":
+            return (True, round(v.ts * 1000.0)) if isinstance(v, Stamp) else (False, None)
+        if kind == "string":
+            return (isinstance(v, str), v)
+        if kind == "bool":
+            return (isinstance(v, bool), v)
+        if not _is_number(v) or _is_nan(v):
+            return False, None
+        return True, (float(v) if _big(v) is not None else v)
+
+    def _guarded(self, target: ColumnKey, expr: Any) -> Expr:
+        return and_(self._value(target).is_not(None), expr)
+
+    def exists(self, target: ColumnKey) -> Expr:
+        return self._value(target).is_not(None)
+
+    def eq(self, target: ColumnKey, v: Any) -> Expr:
+        if v is None:
+            return self._value(target).is_(None)
+        ok, x = self._operand(target, v)
+        if not ok or (_is_number(v) and _big(v) is not None and float(v) != v):
+            return false()
+        return self._guarded(target, self._value(target) == x)
+
+    def in_(self, target: ColumnKey, items: Sequence[Any]) -> Expr:
+        parts = [self.eq(target, v) for v in items if v is None][:1]
+        good = [x for ok, x in (self._operand(target, v) for v in items if v is not None) if ok]
+        if good:
+            parts.append(self._guarded(target, self._value(target).in_(good)))
+        return or_(*parts) if parts else false()
+
+    def compare(self, target: ColumnKey, op: str, v: Any) -> Expr:
+        if v is None:
+            return self.eq(target, None) if op in ("$gte", "$lte") else false()
+        ok, x = self._operand(target, v)
+        if not ok:
+            return false()
+        return self._guarded(target, _OPS[op](self._value(target), x))
+
+    def regex(self, target: ColumnKey, pattern: str, options: str) -> Expr:
+        if target.kind != "string":
+            return false()
+        return self._guarded(target, regex_match(pattern, options, target.column))
+
+    def size(self, target: ColumnKey, n: int) -> Expr:
+        return false()  # plain columns never hold arrays
+
