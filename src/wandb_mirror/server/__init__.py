@@ -1,1 +1,177 @@
-"""server layer (see DESIGN.md)."""
+"""``wandb-mirror serve``: a W&B-compatible GraphQL endpoint (and file endpoints) over a store.
+
+Unmodified ``wandb.Api()`` code works against it (``WANDB_BASE_URL=<url>`` or
+``wandb.Api(overrides={"base_url": url})``), a mirror can sync from another mirror through it,
+and the sync worker's tests use it as their real HTTP upstream.
+
+Entry points: :func:`make_server` (in-process, background thread) and :func:`serve_forever`
+(what the CLI calls); ``python -m wandb_mirror.server --db PATH --port N`` prints the URL as its
+first line of stdout.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ..errors import ConfigError
+from ..store.schema import open_store
+from .faults import Faults, Stats
+from .http import MirrorHTTPServer, key_is_well_formed
+from .nodes import ServeOptions
+
+__all__ = ["Faults", "MirrorServer", "ServeOptions", "Stats", "make_server", "serve_forever"]
+
+log = logging.getLogger("wandb_mirror.server")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class MirrorServer:
+    """A running (or ready) serve instance.
+
+    Attributes:
+        url: ``http://host:port`` clients use as ``base_url``.
+        engine: the store it reads.
+        options: :class:`ServeOptions`.
+        faults: the :class:`Faults` injected (None: none); may be replaced while running.
+        stats: request counters (:class:`Stats`), always kept, exposed over HTTP only in
+            test mode.
+        test_mode: whether ``/_mirror/*`` endpoints answer.
+        api_keys: accepted keys, or None (loopback only) for "any well-formed key".
+    """
+
+    def __init__(self, engine: Engine, host: str, port: int, *, api_keys: Iterable[str] | None,
+                 faults: Faults | None, options: ServeOptions, test_mode: bool) -> None:
+        self.engine = engine
+        self.options = options
+        self.faults = faults
+        self.stats = Stats()
+        self.test_mode = test_mode
+        self.api_keys = tuple(api_keys) if api_keys is not None else None
+        self._httpd = MirrorHTTPServer((host, port), self)
+        bound_host, bound_port = self._httpd.server_address[:2]
+        shown = bound_host if ":" not in str(bound_host) else f"[{bound_host}]"
+        if shown in ("0.0.0.0", "[::]"):
+            shown = "127.0.0.1"
+        self.url = f"http://{shown}:{bound_port}"
+        self.host, self.port = str(bound_host), int(bound_port)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> MirrorServer:
+        """Serve in a background (daemon) thread; returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                            kwargs={"poll_interval": 0.1},
+                                            name=f"wandb-mirror-serve:{self.port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until :meth:`stop` (or KeyboardInterrupt)."""
+        try:
+            self._httpd.serve_forever(poll_interval=0.2)
+        finally:
+            self._httpd.server_close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and close the socket (idempotent, bounded by ``timeout``)."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> MirrorServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def make_server(
+    engine_or_path: Engine | str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    api_keys: Iterable[str] | None = None,
+    faults: Faults | dict[str, Any] | None = None,
+    options: ServeOptions | None = None,
+    test_mode: bool | None = None,
+) -> MirrorServer:
+    """Create a server over a store (not yet serving: call ``.start()`` or ``.serve_forever()``).
+
+    Args:
+        engine_or_path: an Engine, a store path or a SQLAlchemy URL (opened and migrated).
+        host: interface to bind; ``127.0.0.1`` by default.
+        port: TCP port; 0 picks a free one (read it from ``.url``).
+        api_keys: accepted API keys. None on a loopback address means "any well-formed key"
+            (>= 40 ``[\\w-]`` chars, as the wandb client requires); required elsewhere.
+        faults: test-only fault injection (a :class:`Faults` or its dict form); None: off.
+        options: :class:`ServeOptions` (viewer entity, parquet export, page cap).
+        test_mode: expose ``/_mirror/*`` (stats, fault control); default: on iff ``faults``
+            is given.
+
+    Raises:
+        ConfigError: bound to a non-loopback address without ``api_keys``, or a configured
+            key is malformed.
+    """
+    keys = list(api_keys) if api_keys is not None else None
+    if keys is not None:
+        bad = [k for k in keys if not key_is_well_formed(k)]
+        if bad or not keys:
+            raise ConfigError("serve: API keys must be at least 40 characters of [A-Za-z0-9_-] "
+                              f"({len(bad)} configured key(s) are not)" if bad else
+                              "serve: the list of API keys is empty")
+    elif not _is_loopback(host):
+        raise ConfigError(
+            f"serve: binding {host} exposes the mirror beyond this machine; configure the API "
+            "keys it accepts (serve.api_keys / --api-key), or bind 127.0.0.1")
+    if isinstance(faults, dict):
+        faults = Faults.from_dict(faults)
+    opts = options or ServeOptions()
+    if not opts.secret:
+        opts.secret = secrets.token_bytes(32)
+    engine = engine_or_path if isinstance(engine_or_path, Engine) else open_store(engine_or_path)
+    return MirrorServer(engine, host, port, api_keys=keys, faults=faults, options=opts,
+                        test_mode=bool(faults) if test_mode is None else test_mode)
+
+
+def serve_forever(
+    db: Engine | str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    api_keys: Iterable[str] | None = None,
+    faults: Faults | dict[str, Any] | None = None,
+    options: ServeOptions | None = None,
+    test_mode: bool | None = None,
+    ready: Any = None,
+) -> None:
+    """Serve a store until interrupted (what ``wandb-mirror serve`` runs).
+
+    ``ready``, when given, is called with the :class:`MirrorServer` once the socket is bound
+    (the CLI prints ``server.url``). Other arguments: see :func:`make_server`.
+    """
+    server = make_server(db, host, port, api_keys=api_keys, faults=faults, options=options,
+                         test_mode=test_mode)
+    if ready is not None:
+        ready(server)
+    log.info("serving %s at %s", server.engine.url.render_as_string(hide_password=True), server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from ..errors import StoreError
@@ -22,7 +22,7 @@ from .runs import now_iso
 
 __all__ = [
     "count_files", "file_node", "get_content", "get_file", "has_content", "list_files",
-    "md5_b64", "put_content", "upsert_files",
+    "md5_b64", "put_content", "put_contents", "upsert_files",
 ]
 
 # GraphQL File field -> RunFile attribute.
@@ -135,6 +135,30 @@ def put_content(session: Session, md5: str, data: bytes, *, fetched_at: str | No
         session.add(FileContent(md5=md5, size_bytes=len(data), data=data,
                                 fetched_at=fetched_at or now_iso()))
         session.flush()
+
+
+def put_contents(session: Session, contents: Mapping[str, bytes], *,
+                 fetched_at: str | None = None) -> int:
+    """Cache many ``{md5: bytes}`` at once (each verified); returns how many were new.
+
+    Raises:
+        StoreError: some bytes do not hash to their md5.
+    """
+    for md5, data in contents.items():
+        if md5_b64(data) != md5:
+            put_content(session, md5, data)  # raises with the details
+    if not contents:
+        return 0
+    have: set[str] = set()
+    keys = list(contents)
+    for i in range(0, len(keys), 500):
+        have.update(session.scalars(select(FileContent.md5).where(FileContent.md5.in_(keys[i:i + 500]))))
+    stamp = fetched_at or now_iso()
+    new = [{"md5": k, "size_bytes": len(contents[k]), "data": contents[k], "fetched_at": stamp}
+           for k in keys if k not in have]
+    if new:
+        session.execute(insert(FileContent.__table__), new)
+    return len(new)
 
 
 def get_content(session: Session, md5: str | None) -> bytes | None:

@@ -1,0 +1,295 @@
+"""Resolvers of the root, ``Project`` and ``Run`` fields, history included.
+
+Run listings go through the query engine (``wandb_mirror.query``: Mongo filters, order
+strings); history through ``wandb_mirror.store.history`` (deterministic sampling that keeps the
+first and last row). Step ranges: ``history(minStep, maxStep)`` treats ``maxStep`` as EXCLUSIVE,
+``sampledHistory`` specs as INCLUSIVE, as wandb-core expects of each.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from graphql import GraphQLError, GraphQLResolveInfo
+from sqlalchemy import func, select
+
+from ..errors import FilterError
+from ..store import files as store_files
+from ..store import history
+from ..store import runs as store_runs
+from ..store.models import Project, Run, User
+from ..store.values import dumps, loads
+from .nodes import RequestContext, connection, page_window, parse_json_arg, user_node
+
+__all__ = ["RESOLVERS", "run_dict"]
+
+DEFAULT_SAMPLES = 500
+
+
+def _ctx(info: GraphQLResolveInfo) -> RequestContext:
+    return info.context  # type: ignore[no-any-return]
+
+
+# ----------------------------------------------------------------------------- runs queries
+
+
+def _select_runs(session: Any, project_pk: int, filters: Any, order: str | None,
+                 limit: int | None, offset: int) -> list[Run]:
+    try:
+        from ..query import select_runs
+    except ImportError:  # the query engine is being written alongside; see _fallback
+        from ._fallback import select_runs
+    return select_runs(session, project_pk, filters, order, limit=limit, offset=offset)
+
+
+def _count_runs(session: Any, project_pk: int, filters: Any) -> int:
+    try:
+        from ..query import count_runs
+    except ImportError:
+        from ._fallback import count_runs
+    return int(count_runs(session, project_pk, filters))
+
+
+def _filter_error(exc: Exception, what: str) -> GraphQLError:
+    return GraphQLError(f"invalid {what}: {exc}")
+
+
+# ----------------------------------------------------------------------------- root
+
+
+def resolve_viewer(_root: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
+    ctx = _ctx(info)
+    entities = list(ctx.session.scalars(select(Project.entity).distinct().order_by(Project.entity)))
+    entity = ctx.options.viewer_entity or (entities[0] if entities else "mirror")
+    return {"__typename": "User", "id": "VXNlcjptaXJyb3I=", "name": "wandb-mirror",
+            "username": entity, "email": None, "admin": False, "flags": "{}", "entity": entity,
+            "deletedAt": None, "photoUrl": None, "accountType": "USER",
+            "apiKeys": {"edges": []},
+            "teams": {"edges": [{"node": {"id": e, "name": e}} for e in entities if e != entity]}}
+
+
+def resolve_server_info(_root: Any, _info: GraphQLResolveInfo) -> dict[str, Any]:
+    return {"features": [], "cliVersionInfo": {}, "latestLocalVersionInfo": None}
+
+
+def resolve_models(_root: Any, info: GraphQLResolveInfo, entityName: str | None = None,
+                   after: str | None = None, first: int | None = None, **_: Any) -> dict[str, Any]:
+    ctx = _ctx(info)
+    offset, limit = page_window(ctx, first, after)
+    stmt = select(Project)
+    if entityName:
+        stmt = stmt.where(Project.entity == entityName)
+    rows = list(ctx.session.scalars(stmt.order_by(Project.pk).offset(offset).limit(limit + 1)))
+    return connection(rows, offset, limit, ctx.project)
+
+
+def resolve_project(_root: Any, info: GraphQLResolveInfo, name: str | None = None,
+                    entityName: str | None = None) -> dict[str, Any] | None:
+    ctx = _ctx(info)
+    if not name:
+        return None
+    stmt = select(Project).where(Project.name == name)
+    if entityName:
+        stmt = stmt.where(Project.entity == entityName)
+    row = ctx.session.scalars(stmt.order_by(Project.pk).limit(1)).first()
+    return ctx.project(row) if row is not None else None
+
+
+def resolve_entity(_root: Any, info: GraphQLResolveInfo, name: str | None = None) -> dict[str, Any] | None:
+    ctx = _ctx(info)
+    if not name or ctx.session.scalar(select(func.count()).select_from(Project)
+                                      .where(Project.entity == name)) == 0:
+        return None
+    return {"id": name, "name": name, "available": False, "isTeam": True, "readOnly": True,
+            "members": [], "entityType": "TEAM"}
+
+
+# ----------------------------------------------------------------------------- project
+
+
+def run_dict(ctx: RequestContext, run: Run, project: dict[str, Any]) -> dict[str, Any]:
+    """A ``Run`` node: the stored fragment fields, raw JSON strings untouched."""
+    node = store_runs.run_node(run, None, full=False)
+    node["__typename"] = "Run"
+    node["user"] = user_node(ctx.user(run.user_pk)) or {}
+    node["config"] = run.config_raw
+    node["summaryMetrics"] = run.summary_raw
+    node["systemMetrics"] = run.system_metrics_raw
+    node["_run"] = run
+    node["project"] = project
+    return node
+
+
+def resolve_run_count(project: dict[str, Any], info: GraphQLResolveInfo,
+                      filters: Any = None) -> int:
+    ctx = _ctx(info)
+    try:
+        return _count_runs(ctx.session, project["_row"].pk, parse_json_arg(filters, "filters"))
+    except FilterError as exc:
+        raise _filter_error(exc, "filters") from exc
+
+
+def runs_connection(ctx: RequestContext, project: dict[str, Any], filters: Any, order: str | None,
+                    first: int | None, after: str | None) -> dict[str, Any]:
+    """One page of a project's runs, filtered and ordered by the query engine."""
+    offset, limit = page_window(ctx, first, after)
+    try:
+        rows = _select_runs(ctx.session, project["_row"].pk, parse_json_arg(filters, "filters"),
+                            order or None, limit + 1, offset)
+    except FilterError as exc:
+        raise _filter_error(exc, "filters or order") from exc
+    ctx.load_users([r.user_pk for r in rows[:limit]])
+    return connection(rows, offset, limit, lambda r: run_dict(ctx, r, project))
+
+
+def resolve_runs(project: dict[str, Any], info: GraphQLResolveInfo, filters: Any = None,
+                 after: str | None = None, first: int | None = None, order: str | None = None,
+                 **_: Any) -> dict[str, Any]:
+    return runs_connection(_ctx(info), project, filters, order, first, after)
+
+
+def resolve_run(project: dict[str, Any], info: GraphQLResolveInfo,
+                name: str | None = None) -> dict[str, Any] | None:
+    ctx = _ctx(info)
+    run = store_runs.get_run(ctx.session, project["_row"].pk, name or "")
+    if run is None or run.deleted_at is not None:
+        return None
+    return run_dict(ctx, run, project)
+
+
+# ----------------------------------------------------------------------------- run: history
+
+
+def _run(node: dict[str, Any]) -> Run:
+    return node["_run"]  # type: ignore[no-any-return]
+
+
+def resolve_history_keys(node: dict[str, Any], info: GraphQLResolveInfo, **_: Any) -> Any:
+    run = _run(node)
+    if run.history_keys_raw is not None:
+        return loads(run.history_keys_raw)
+    session = _ctx(info).session
+    last = history.last_step(session, run.pk)
+    return {"keys": {k: {"count": v.get("count")} for k, v in history.keys(session, run.pk).items()},
+            "lastStep": -1 if last is None else last}
+
+
+def resolve_history(node: dict[str, Any], info: GraphQLResolveInfo, samples: int | None = None,
+                    minStep: int | None = None, maxStep: int | None = None) -> list[str]:
+    rows = history.sample_rows(_ctx(info).session, _run(node).pk,
+                               samples=DEFAULT_SAMPLES if samples is None else int(samples),
+                               min_step=None if minStep is None else int(minStep),
+                               max_step=None if maxStep is None else int(maxStep))
+    return [dumps(r) for r in rows]
+
+
+def _spec_keys(keys: Any) -> list[str] | None:
+    if keys is None:
+        return None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise GraphQLError("sampledHistory spec keys must be a list of strings")
+    return list(dict.fromkeys(keys))
+
+
+def resolve_sampled_history(node: dict[str, Any], info: GraphQLResolveInfo,
+                            specs: list[Any] | None = None) -> list[list[dict[str, Any]]]:
+    session = _ctx(info).session
+    out = []
+    for raw in specs or []:
+        spec = parse_json_arg(raw, "specs")
+        if not isinstance(spec, dict):
+            raise GraphQLError("each sampledHistory spec must be a JSON object")
+        keys = _spec_keys(spec.get("keys"))
+        max_step = spec.get("maxStep")
+        rows = history.sample_rows(
+            session, _run(node).pk, keys=keys or None,
+            samples=int(spec.get("samples", DEFAULT_SAMPLES)),
+            min_step=None if spec.get("minStep") is None else int(spec["minStep"]),
+            max_step=None if max_step is None else int(max_step) + 1,  # spec maxStep: inclusive
+        )
+        if keys:
+            rows = [{k: r[k] for k in keys if k in r} for r in rows]
+        out.append(rows)
+    return out
+
+
+def resolve_events(node: dict[str, Any], info: GraphQLResolveInfo,
+                   samples: int | None = None) -> list[str]:
+    rows = history.sample_rows(_ctx(info).session, _run(node).pk, stream=history.EVENTS_STREAM,
+                               samples=DEFAULT_SAMPLES if samples is None else int(samples))
+    return [dumps(r) for r in rows]
+
+
+def resolve_parquet_history(node: dict[str, Any], info: GraphQLResolveInfo,
+                            liveKeys: list[str] | None = None) -> dict[str, Any]:
+    ctx = _ctx(info)
+    run = _run(node)
+    if (ctx.options.export_parquet and run.state in store_runs.TERMINAL_STATES
+            and history.row_count(ctx.session, run.pk) > 0):
+        proj = node["project"]
+        return {"parquetUrls": [ctx.parquet_url(proj["entityName"], proj["name"], run.run_id)],
+                "liveData": []}
+    return {"parquetUrls": [], "liveData": []}
+
+
+# ----------------------------------------------------------------------------- run: files
+
+
+def resolve_file_count(node: dict[str, Any], info: GraphQLResolveInfo) -> int:
+    return store_files.count_files(_ctx(info).session, _run(node).pk)
+
+
+def resolve_files(node: dict[str, Any], info: GraphQLResolveInfo, names: list[str] | None = None,
+                  after: str | None = None, first: int | None = None, pattern: str | None = None,
+                  **_: Any) -> dict[str, Any]:
+    ctx = _ctx(info)
+    run = _run(node)
+    proj = node["project"]
+    offset, limit = page_window(ctx, first, after)
+    names = [n for n in (names or []) if n]
+    rows = store_files.list_files(ctx.session, run.pk, names=names or None, pattern=pattern,
+                                  limit=limit + 1, offset=offset)
+
+    def file_dict(row: Any) -> dict[str, Any]:
+        url = ctx.run_file_url(proj["entityName"], proj["name"], run.run_id, row.name)
+        out = store_files.file_node(row, url=url, direct_url=url)
+        out.update({"__typename": "File", "displayName": row.name, "digest": row.md5,
+                    "storagePath": None, "sizeBytes": row.size_bytes or 0})
+        if out["id"] is None:
+            out["id"] = f"{run.storage_id or run.run_id}:{row.name}"
+        return out
+
+    total = store_files.count_files(ctx.session, run.pk, names=names or None, pattern=pattern)
+    return connection(rows, offset, limit, file_dict, total=total)
+
+
+def resolve_run_user(node: dict[str, Any], _info: GraphQLResolveInfo) -> Any:
+    return node.get("user")
+
+
+RESOLVERS: dict[str, dict[str, Any]] = {
+    "Query": {
+        "viewer": resolve_viewer,
+        "serverInfo": resolve_server_info,
+        "models": resolve_models,
+        "projects": resolve_models,
+        "project": resolve_project,
+        "entity": resolve_entity,
+    },
+    "Project": {
+        "runCount": resolve_run_count,
+        "runs": resolve_runs,
+        "run": resolve_run,
+    },
+    "Run": {
+        "historyKeys": resolve_history_keys,
+        "history": resolve_history,
+        "sampledHistory": resolve_sampled_history,
+        "events": resolve_events,
+        "parquetHistory": resolve_parquet_history,
+        "fileCount": resolve_file_count,
+        "files": resolve_files,
+    },
+}
+
+_ = (json, User)  # re-exported names used by sibling modules' type hints
