@@ -150,7 +150,8 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
         return bool(sig) and hmac.compare_digest(sig, ctx.sign(path))
 
     def _context(self, session: Session) -> RequestContext:
-        return RequestContext(session=session, base_url=self._base_url(), options=self.mirror.options)
+        return RequestContext(session=session, base_url=self._base_url(),
+                              options=self.mirror.options, run_lists=self.mirror.run_lists)
 
     def _fault(self, path: str, operation: str | None, kind: str) -> bool:
         """Apply an injected fault; True when the request was answered (or dropped) by it."""

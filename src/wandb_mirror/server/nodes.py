@@ -55,6 +55,7 @@ class RequestContext:
     session: Session
     base_url: str
     options: ServeOptions
+    run_lists: Any = None  # a cache.RunListCache shared by the server's requests, or None
     users: dict[int, User | None] = field(default_factory=dict)
     projects: dict[int, dict[str, Any]] = field(default_factory=dict)
 

@@ -14,10 +14,11 @@ from graphql import GraphQLError, GraphQLResolveInfo
 from sqlalchemy import func, select
 
 from ..errors import FilterError
+from ..query import count_runs, select_runs
 from ..store import files as store_files
 from ..store import history
 from ..store import runs as store_runs
-from ..store.models import Project, Run, User
+from ..store.models import Project, Run
 from ..store.values import dumps, loads
 from .nodes import RequestContext, connection, page_window, parse_json_arg, user_node
 
@@ -31,23 +32,6 @@ def _ctx(info: GraphQLResolveInfo) -> RequestContext:
 
 
 # ----------------------------------------------------------------------------- runs queries
-
-
-def _select_runs(session: Any, project_pk: int, filters: Any, order: str | None,
-                 limit: int | None, offset: int) -> list[Run]:
-    try:
-        from ..query import select_runs
-    except ImportError:  # the query engine is being written alongside; see _fallback
-        from ._fallback import select_runs
-    return select_runs(session, project_pk, filters, order, limit=limit, offset=offset)
-
-
-def _count_runs(session: Any, project_pk: int, filters: Any) -> int:
-    try:
-        from ..query import count_runs
-    except ImportError:
-        from ._fallback import count_runs
-    return int(count_runs(session, project_pk, filters))
 
 
 def _filter_error(exc: Exception, what: str) -> GraphQLError:
@@ -107,24 +91,42 @@ def resolve_entity(_root: Any, info: GraphQLResolveInfo, name: str | None = None
 # ----------------------------------------------------------------------------- project
 
 
+_DECODE = json.JSONDecoder(strict=False).decode
+
+
 def run_dict(ctx: RequestContext, run: Run, project: dict[str, Any]) -> dict[str, Any]:
-    """A ``Run`` node: the stored fragment fields, raw JSON strings untouched."""
-    node = store_runs.run_node(run, None, full=False)
-    node["__typename"] = "Run"
-    node["user"] = user_node(ctx.user(run.user_pk)) or {}
-    node["config"] = run.config_raw
-    node["summaryMetrics"] = run.summary_raw
-    node["systemMetrics"] = run.system_metrics_raw
-    node["_run"] = run
-    node["project"] = project
+    """A ``Run`` node: what :func:`wandb_mirror.store.runs.run_node` gives (a test checks they
+    agree), built without its per-call JSON decoder, plus the raw JSON strings untouched."""
+    node: dict[str, Any] = {
+        "__typename": "Run", "name": run.run_id, "projectId": run.project_internal_id,
+        "id": run.storage_id, "displayName": run.display_name, "state": run.state,
+        "sweepName": run.sweep_name, "group": run.group, "jobType": run.job_type,
+        "commit": run.commit, "description": run.description, "notes": run.notes,
+        "host": run.host, "readOnly": run.read_only, "createdAt": run.created_at,
+        "heartbeatAt": run.heartbeat_at, "updatedAt": run.updated_at,
+        "historyLineCount": run.history_line_count, "eventsLineCount": run.events_line_count,
+        "tags": _DECODE(run.tags_raw) if run.tags_raw is not None else [],
+        "user": user_node(ctx.user(run.user_pk)) or {},
+        "config": run.config_raw, "summaryMetrics": run.summary_raw,
+        "systemMetrics": run.system_metrics_raw,
+        "_run": run, "project": project,
+    }
+    if run.extra_raw:
+        extra = loads(run.extra_raw)
+        if isinstance(extra, dict):
+            for key, value in extra.items():
+                node.setdefault(key, value)
     return node
 
 
 def resolve_run_count(project: dict[str, Any], info: GraphQLResolveInfo,
                       filters: Any = None) -> int:
     ctx = _ctx(info)
+    parsed = parse_json_arg(filters, "filters")
     try:
-        return _count_runs(ctx.session, project["_row"].pk, parse_json_arg(filters, "filters"))
+        if ctx.run_lists is not None:
+            return len(ctx.run_lists.run_pks(ctx.session, project["_row"].pk, parsed, None))
+        return count_runs(ctx.session, project["_row"].pk, parsed)
     except FilterError as exc:
         raise _filter_error(exc, "filters") from exc
 
@@ -133,9 +135,16 @@ def runs_connection(ctx: RequestContext, project: dict[str, Any], filters: Any, 
                     first: int | None, after: str | None) -> dict[str, Any]:
     """One page of a project's runs, filtered and ordered by the query engine."""
     offset, limit = page_window(ctx, first, after)
+    parsed = parse_json_arg(filters, "filters")
     try:
-        rows = _select_runs(ctx.session, project["_row"].pk, parse_json_arg(filters, "filters"),
-                            order or None, limit + 1, offset)
+        if ctx.run_lists is not None:
+            pks = ctx.run_lists.run_pks(ctx.session, project["_row"].pk, parsed, order or None)
+            pks = pks[offset:offset + limit + 1]
+            by_pk = {r.pk: r for r in ctx.session.scalars(select(Run).where(Run.pk.in_(pks)))}
+            rows = [by_pk[pk] for pk in pks if pk in by_pk]
+        else:
+            rows = select_runs(ctx.session, project["_row"].pk, parsed, order or None,
+                               limit=limit + 1, offset=offset)
     except FilterError as exc:
         raise _filter_error(exc, "filters or order") from exc
     ctx.load_users([r.user_pk for r in rows[:limit]])
@@ -291,5 +300,3 @@ RESOLVERS: dict[str, dict[str, Any]] = {
         "files": resolve_files,
     },
 }
-
-_ = (json, User)  # re-exported names used by sibling modules' type hints

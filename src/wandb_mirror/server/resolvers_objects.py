@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo
-from sqlalchemy import select
 
+from ..errors import FilterError
+from ..query import ARTIFACT_VERSION_COLUMNS, SWEEP_COLUMNS, compile_column_filter
 from ..store import artifacts as store_artifacts
 from ..store import reports as store_reports
 from ..store import sweeps as store_sweeps
-from ..store.models import ArtifactCollection, ArtifactType, ArtifactVersion, Project, Run
+from ..store.models import ArtifactCollection, ArtifactType, ArtifactVersion, Project
 from .nodes import RequestContext, connection, page_window, parse_json_arg, user_node
 from .resolvers import run_dict, runs_connection
 
@@ -41,27 +42,21 @@ def resolve_sweeps(project: dict[str, Any], info: GraphQLResolveInfo, after: str
                    first: int | None = None, filters: Any = None, **_: Any) -> dict[str, Any]:
     ctx = _ctx(info)
     offset, limit = page_window(ctx, first, after)
-    wanted = parse_json_arg(filters, "filters") or {}
-    rows = store_sweeps.list_sweeps(ctx.session, project["_row"].pk)
-    if wanted:
-        rows = [r for r in rows if _sweep_matches(r, wanted)]
-    return connection(rows[offset:offset + limit + 1], offset, limit,
-                      lambda r: _sweep_dict(r, project), total=len(rows))
+    where = _column_filter(filters, SWEEP_COLUMNS)
+    rows = store_sweeps.list_sweeps(ctx.session, project["_row"].pk, where=where,
+                                    limit=limit + 1, offset=offset)
+    total = store_sweeps.count_sweeps(ctx.session, project["_row"].pk, where=where)
+    return connection(rows, offset, limit, lambda r: _sweep_dict(r, project), total=total)
 
 
-def _sweep_matches(row: Any, filters: dict[str, Any]) -> bool:
-    """Plain equality on sweep fields (``name``, ``state``, ``displayName``, ``method``)."""
-    node = store_sweeps.sweep_node(row)
-    for key, value in filters.items():
-        if key in ("$and",) and isinstance(value, list):
-            if not all(_sweep_matches(row, v) for v in value):
-                return False
-        elif isinstance(value, dict) and "$in" in value:
-            if node.get(key) not in value["$in"]:
-                return False
-        elif node.get(key) != value:
-            return False
-    return True
+def _column_filter(filters: Any, columns: Any) -> Any:
+    wanted = parse_json_arg(filters, "filters")
+    if not wanted:
+        return None
+    try:
+        return compile_column_filter(wanted, columns)
+    except FilterError as exc:
+        raise GraphQLError(f"invalid filters: {exc}") from exc
 
 
 def resolve_total_sweeps(project: dict[str, Any], info: GraphQLResolveInfo) -> int:
@@ -229,12 +224,10 @@ def resolve_collection_artifacts(coll: dict[str, Any], info: GraphQLResolveInfo,
                                  **_: Any) -> dict[str, Any]:
     ctx = _ctx(info)
     offset, limit = page_window(ctx, first, after)
-    wanted = parse_json_arg(filters, "filters") or {}
-    state = wanted.get("state") if isinstance(wanted, dict) else None
     descending = not (order or "").lstrip().startswith("+")
-    rows = store_artifacts.list_versions(ctx.session, coll["_row"].pk,
-                                         states=[state] if isinstance(state, str) else None,
-                                         descending=descending)
+    rows = store_artifacts.list_versions(
+        ctx.session, coll["_row"].pk, where=_column_filter(filters, ARTIFACT_VERSION_COLUMNS),
+        descending=descending)
     return connection(rows[offset:offset + limit + 1], offset, limit,
                       lambda r: _artifact_dict(ctx, r), total=len(rows),
                       edge_extra=lambda r: {"version": f"v{r.version_index}"})
@@ -376,5 +369,3 @@ RESOLVERS: dict[str, dict[str, Any]] = {
         "artifactMemberships": resolve_artifact_memberships,
     },
 }
-
-_ = (select, Run)

@@ -25,6 +25,7 @@ from graphql import (
 )
 
 from . import resolvers, resolvers_objects
+from .executor import Fallback, execute_fast
 
 __all__ = ["GraphQLResult", "PreparedDocument", "execute_request", "load_sdl", "mirror_schema",
            "prepare"]
@@ -117,6 +118,12 @@ def execute_request(prepared: PreparedDocument, variables: Any, operation_name: 
         name = None
     if not isinstance(variables, dict):
         variables = {}
+    try:
+        return GraphQLResult({"data": execute_fast(mirror_schema(), prepared.document, name,
+                                                   variables, context)},
+                             name or prepared.operation_name)
+    except Fallback:
+        pass  # graphql-core answers exactly, errors with paths included
     result = execute(mirror_schema(), prepared.document, context_value=context,
                      variable_values=variables, operation_name=name)
     body: dict[str, Any] = {"data": result.data}

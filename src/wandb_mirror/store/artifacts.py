@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from ..errors import StoreError
@@ -327,12 +327,16 @@ def upsert_membership(session: Session, project: Project, node: Mapping[str, Any
 
 
 def list_versions(session: Session, collection_pk: int, *, states: Sequence[str] | None = None,
+                  where: ColumnElement[bool] | None = None,
                   descending: bool = False) -> list[ArtifactVersion]:
-    """A collection's versions by version index (``states`` filters on ``state``)."""
+    """A collection's versions by version index (``states`` filters on ``state``; ``where`` is
+    an extra condition on ``ArtifactVersion``, e.g. a compiled filter from ``query``)."""
     stmt = select(ArtifactVersion).where(ArtifactVersion.collection_pk == collection_pk,
                                          ArtifactVersion.deleted_at.is_(None))
     if states:
         stmt = stmt.where(ArtifactVersion.state.in_(list(states)))
+    if where is not None:
+        stmt = stmt.where(where)
     order = ArtifactVersion.version_index.desc() if descending else ArtifactVersion.version_index
     return list(session.scalars(stmt.order_by(order)))
 

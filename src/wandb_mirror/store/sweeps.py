@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from .models import Project, Sweep
@@ -54,20 +54,29 @@ def get_sweep(session: Session, project_pk: int, name: str) -> Sweep | None:
     return session.scalar(select(Sweep).where(Sweep.project_pk == project_pk, Sweep.name == name))
 
 
-def list_sweeps(session: Session, project_pk: int, *, limit: int | None = None,
-                offset: int = 0) -> list[Sweep]:
-    """A project's sweeps, oldest first (then by name), deleted ones excluded."""
-    stmt = (select(Sweep).where(Sweep.project_pk == project_pk, Sweep.deleted_at.is_(None))
-            .order_by(Sweep.created_at, Sweep.name).offset(offset))
+def list_sweeps(session: Session, project_pk: int, *, where: ColumnElement[bool] | None = None,
+                limit: int | None = None, offset: int = 0) -> list[Sweep]:
+    """A project's sweeps, oldest first (then by name), deleted ones excluded.
+
+    ``where``: an extra condition on ``Sweep`` (e.g. a compiled filter from ``query``).
+    """
+    stmt = select(Sweep).where(Sweep.project_pk == project_pk, Sweep.deleted_at.is_(None))
+    if where is not None:
+        stmt = stmt.where(where)
+    stmt = stmt.order_by(Sweep.created_at, Sweep.name).offset(offset)
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(session.scalars(stmt))
 
 
-def count_sweeps(session: Session, project_pk: int) -> int:
-    """Number of a project's (not deleted) sweeps."""
-    return int(session.scalar(select(func.count()).select_from(Sweep).where(
-        Sweep.project_pk == project_pk, Sweep.deleted_at.is_(None))) or 0)
+def count_sweeps(session: Session, project_pk: int, *,
+                 where: ColumnElement[bool] | None = None) -> int:
+    """Number of a project's (not deleted) sweeps, optionally matching ``where``."""
+    stmt = select(func.count()).select_from(Sweep).where(
+        Sweep.project_pk == project_pk, Sweep.deleted_at.is_(None))
+    if where is not None:
+        stmt = stmt.where(where)
+    return int(session.scalar(stmt) or 0)
 
 
 def sweep_node(row: Sweep) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+"""Benchmark: full-fragment ``Runs`` pages of 50 served by ``wandb-mirror serve``.
+
+Fixed workload: a synthetic store of ``--runs`` runs (seed 0), served on 127.0.0.1; a client
+walks every page of ``project.runs`` with the exact document wandb 0.31 sends for
+``api.runs(path, lazy=False)`` (and, second, the lightweight one), over one keep-alive
+connection per client thread. Prints a table; not a test (nothing asserts a time).
+
+    .venv/bin/python bench/serve_bench.py [--runs 2000] [--clients 1 4] [--passes 3]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from wandb_mirror import synth
+from wandb_mirror.server import make_server
+from wandb_mirror.store import open_store
+
+AUTH = "Basic " + __import__("base64").b64encode(b"api:" + b"x" * 40).decode()
+
+
+def runs_document(lazy: bool) -> str:
+    """The document wandb 0.31 sends for ``api.runs(..., lazy=lazy)``."""
+    from wandb.apis.public.runs import _create_runs_query
+
+    return _create_runs_query(lazy=lazy)
+
+
+def walk(host: str, port: int, query: str, per_page: int) -> tuple[int, int]:
+    """All pages of the project's runs; returns (pages, runs)."""
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    cursor, pages, runs = None, 0, 0
+    try:
+        while True:
+            body = json.dumps({"query": query, "operationName": "", "variables": {
+                "project": "demo", "entity": "synth", "order": "+created_at", "filters": "{}",
+                "perPage": per_page, "cursor": cursor}})
+            conn.request("POST", "/graphql", body, {"Content-Type": "application/json",
+                                                    "Authorization": AUTH})
+            resp = conn.getresponse()
+            data = json.loads(resp.read())
+            if resp.status != 200 or data.get("errors"):
+                raise RuntimeError(f"{resp.status}: {data.get('errors')}")
+            conn_runs = data["data"]["project"]["runs"]
+            pages += 1
+            runs += len(conn_runs["edges"])
+            if not conn_runs["pageInfo"]["hasNextPage"]:
+                return pages, runs
+            cursor = conn_runs["edges"][-1]["cursor"]
+    finally:
+        conn.close()
+
+
+def measure(host: str, port: int, query: str, per_page: int, clients: int) -> tuple[float, int]:
+    """Pages/s over ``clients`` threads each walking every page once."""
+    results: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            results.append(walk(host, port, query, per_page))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    pages = sum(p for p, _ in results)
+    return pages / elapsed, sum(r for _, r in results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--per-page", type=int, default=50)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--db", default=None, help="reuse/create this store file")
+    args = parser.parse_args()
+
+    tmp = tempfile.TemporaryDirectory()
+    db = Path(args.db) if args.db else Path(tmp.name) / "bench.db"
+    fresh = not db.exists()
+    engine = open_store(db)
+    if fresh:
+        t0 = time.perf_counter()
+        synth.generate(engine, runs=args.runs, history_steps=10, system_events=2,
+                       files_per_run=1, seed=0)
+        print(f"synth: {args.runs} runs in {time.perf_counter() - t0:.1f} s")
+    server = make_server(engine).start()
+    try:
+        host, port = server.host, server.port
+        print(f"\nServe: Runs pages of {args.per_page} ({args.runs} runs, {args.passes} passes, "
+              "median)\n")
+        print(f"| fragment | clients | pages/s | runs/s |")
+        print(f"|---|---|---|---|")
+        for lazy in (False, True):
+            query = runs_document(lazy)
+            measure(host, port, query, args.per_page, 1)  # warm caches
+            for clients in args.clients:
+                rates = [measure(host, port, query, args.per_page, clients)[0]
+                         for _ in range(args.passes)]
+                rate = statistics.median(rates)
+                name = "lightweight (lazy=True)" if lazy else "full (lazy=False)"
+                print(f"| {name} | {clients} | {rate:.0f} | {rate * args.per_page:.0f} |")
+    finally:
+        server.stop()
+        engine.dispose()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

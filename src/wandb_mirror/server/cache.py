@@ -1,0 +1,90 @@
+"""Caches that make paging cheap: the ordered run keys of a listing, reused across its pages.
+
+A client pages a listing by sending the same filters and order with a moving cursor, and asks
+``runCount(filters)`` on every page. Computing the ordered list of matching run keys once and
+slicing it per page turns each page into "load 50 rows by key", and ``runCount`` into a
+``len()``, with pages that stay consistent while the client walks them.
+
+Invalidation: any commit to a SQLite store in WAL mode changes the ``-wal`` file (size or
+mtime), a checkpoint changes the main file, so ``(mtime_ns, size)`` of both is a cheap
+"store generation"; the caches are dropped when it changes. Stores that are not files
+(PostgreSQL, in-memory) are never cached.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from ..query import runs_statement
+from ..store.models import Run
+
+__all__ = ["RunListCache", "StoreGeneration"]
+
+
+class StoreGeneration:
+    """A token that changes whenever the store's files change (None: cannot tell)."""
+
+    def __init__(self, engine: Engine) -> None:
+        db = engine.url.database if engine.dialect.name == "sqlite" else None
+        if db and db != ":memory:" and not db.startswith("file:"):
+            self.paths: tuple[str, ...] | None = (db, db + "-wal")
+        else:
+            self.paths = None
+
+    def current(self) -> tuple[Any, ...] | None:
+        if self.paths is None:
+            return None
+        out = []
+        for path in self.paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                out.append(None)
+            else:
+                out.append((st.st_mtime_ns, st.st_size))
+        return tuple(out)
+
+
+class RunListCache:
+    """Ordered run pks per (project, filters, order), valid for one store generation."""
+
+    def __init__(self, engine: Engine, max_entries: int = 64) -> None:
+        self.generation = StoreGeneration(engine)
+        self.max_entries = max_entries
+        self._gen: Any = None
+        self._entries: OrderedDict[tuple[int, str, str], list[int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def run_pks(self, session: Session, project_pk: int, filters: Any, order: str | None
+                ) -> list[int]:
+        """The ordered pks of the matching runs (computed, or from the cache).
+
+        Raises:
+            FilterError: malformed filters or order (from the query engine).
+        """
+        gen = self.generation.current()
+        key = (project_pk, json.dumps(filters, sort_keys=True, default=str), order or "")
+        if gen is not None:
+            with self._lock:
+                if gen != self._gen:
+                    self._entries.clear()
+                    self._gen = gen
+                hit = self._entries.get(key)
+                if hit is not None:
+                    self._entries.move_to_end(key)
+                    return hit
+        stmt = runs_statement(project_pk, filters, order or None).with_only_columns(Run.pk)
+        pks = list(session.scalars(stmt))
+        if gen is not None:
+            with self._lock:
+                if gen == self._gen:
+                    self._entries[key] = pks
+                    if len(self._entries) > self.max_entries:
+                        self._entries.popitem(last=False)
+        return pks
