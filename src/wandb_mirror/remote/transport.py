@@ -78,6 +78,8 @@ class Transport:
         max_retries: retries on 429, 5xx (not 501) and connection errors.
         max_in_flight: requests allowed at once across threads.
         sleep, rng: injectable for tests.
+        backoff_min, backoff_max: exponential back-off bounds in seconds (jittered x1-1.25);
+            a ``Retry-After`` answer overrides them (capped at two minutes).
     """
 
     def __init__(
@@ -91,6 +93,8 @@ class Transport:
         max_in_flight: int = 4,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        backoff_min: float = BACKOFF_MIN,
+        backoff_max: float = BACKOFF_MAX,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._base = urlparse(self.base_url)
@@ -103,6 +107,7 @@ class Transport:
         self._slots = threading.BoundedSemaphore(max(1, max_in_flight))
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self.stats = TransportStats()
 
     def close(self) -> None:
@@ -119,7 +124,8 @@ class Transport:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based), with jitter."""
-        return min(BACKOFF_MAX, BACKOFF_MIN * (2**attempt)) * self._rng.uniform(1.0, 1.25)
+        base = min(self.backoff_max, self.backoff_min * (2**attempt))
+        return base * self._rng.uniform(1.0, 1.25)
 
     def request(self, method: str, url: str, *, json: Any = None,
                 headers: Mapping[str, str] | None = None) -> requests.Response:
