@@ -33,6 +33,8 @@ def engine(tmp_path_factory):
 def small_chunks(monkeypatch):
     # Small chunks so that every test crosses chunk boundaries and fills partial chunks.
     monkeypatch.setattr(H, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(H, "ENCODE_BLOCK", 3)
+    monkeypatch.setattr(H, "SCAN_ROWS", 15)
 
 
 _counter = iter(range(10**9))
