@@ -256,8 +256,42 @@ class _ProjectSync:
             return
         if stored_last is not None and stored_last >= upstream_last:
             return
-        page = max(1, self.opts.history_page_size)
         lo = 0 if stored_last is None else stored_last + 1
+        if upstream_last - lo + 1 > 2 * self.opts.history_page_size:
+            lo = self._pull_parquet(run_id, run_pk, lo)
+        self._page_history(run_id, run_pk, lo, upstream_last)
+
+    def _pull_parquet(self, run_id: str, run_pk: int, lo: int) -> int:
+        """Ingest exported parquet history when the server offers it; returns where live
+        paging must start."""
+        data = self.client.execute(Q.PARQUET_HISTORY, {**self.vars, "run": run_id})
+        ph = ((data.get("project") or {}).get("run") or {}).get("parquetHistory") or {}
+        urls = [u for u in ph.get("parquetUrls") or [] if u]
+        if not urls:
+            return lo
+        live_steps = [r.get("_step") for r in ph.get("liveData") or []
+                      if isinstance(r, Mapping) and isinstance(r.get("_step"), (int, float))]
+        exported_max = lo - 1
+        key = f"{self.path}:history"
+        self.progress.start(key, f"{self.path} history rows")
+        for url in urls:
+            for rows in _parquet_pages(self.client.get_bytes(url), self.opts.history_page_size):
+                if rows:
+                    exported_max = max(exported_max, int(rows[-1]["_step"]))
+                with session_scope(self.engine, f"storing history of {self.path}/{run_id}") as s:
+                    added = H.append_rows(s, run_pk, [r for r in rows if r["_step"] >= lo])
+                    state = s.get(RunSync, run_pk) or RunSync(run_pk=run_pk)
+                    s.add(state)
+                    state.history_last_step = exported_max
+                self.report.history_rows += added
+                self.progress.advance(key, added)
+        start = exported_max + 1
+        if live_steps:
+            start = min(start, int(min(live_steps)))
+        return max(lo, start)
+
+    def _page_history(self, run_id: str, run_pk: int, lo: int, upstream_last: int) -> None:
+        page = max(1, self.opts.history_page_size)
         width = page
         vars_ = {**self.vars, "run": run_id}
         key = f"{self.path}:history"
@@ -449,6 +483,33 @@ class _ProjectSync:
                     state.last_full_sync_at = stamp
             state.last_error = error
             state.last_error_at = stamp if error else None
+
+
+def _parquet_pages(data: bytes, page: int) -> Iterable[list[dict[str, Any]]]:
+    """Rows of a parquet history export, ``page`` at a time; nulls are absent keys, and columns
+    marked as JSON text by a wandb-mirror export are decoded."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    reader = pq.ParquetFile(io.BytesIO(data))
+    json_cols = {f.name for f in reader.schema_arrow
+                 if f.metadata and f.metadata.get(b"wandb_mirror.encoding") == b"json"}
+    for batch in reader.iter_batches(batch_size=max(1, page)):
+        cols = {name: batch.column(i).to_pylist() for i, name in enumerate(batch.schema.names)}
+        rows: list[dict[str, Any]] = []
+        for i in range(batch.num_rows):
+            row = {}
+            for name, col in cols.items():
+                v = col[i]
+                if v is None:
+                    continue
+                row[name] = values.loads(v) if name in json_cols else v
+            if "_step" in row:
+                row["_step"] = int(row["_step"])
+                rows.append(row)
+        rows.sort(key=lambda r: r["_step"])
+        yield rows
 
 
 def _merge(first: Iterable[str], second: Iterable[str]) -> list[str]:
