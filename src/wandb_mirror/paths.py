@@ -54,11 +54,12 @@ def parse_project_path(path: str | None, defaults: PathDefaults = PathDefaults()
     path without ``/`` is a project of the default entity; otherwise the path is split on the
     first ``/`` (so ``"e/p/x"`` gives project ``"p/x"``, as upstream).
     """
+    default_entity = defaults.entity or None
     if path is None:
-        return defaults.entity, defaults.project or DEFAULT_PROJECT
+        return default_entity, defaults.project or DEFAULT_PROJECT
     entity, sep, project = path.partition("/")
     if not sep:
-        return defaults.entity, path
+        return default_entity, path
     return entity, project
 
 

@@ -389,13 +389,15 @@ class ArtifactFile(Attrs):
 
 
 class ArtifactFiles(Paginator[ArtifactFile]):
-    """An artifact's files in path order (from its manifest)."""
+    """An artifact's stored files (manifest entries without ``ref``) in path order."""
 
     def __init__(self, artifact: Artifact, names: Sequence[str] | None = None,
                  per_page: int = 50) -> None:
         super().__init__(per_page)
         self.artifact = artifact
-        entries = sorted(artifact.manifest.entries.values(), key=lambda e: e.path)
+        # Reference entries are not files of the artifact upstream either.
+        entries = sorted((e for e in artifact.manifest.entries.values() if e.ref is None),
+                         key=lambda e: e.path)
         if names:
             wanted = set(names)
             entries = [e for e in entries if e.path in wanted]
