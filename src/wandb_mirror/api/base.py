@@ -151,7 +151,7 @@ def offline_write_error(what: str, api: Api) -> OfflineError:
     return OfflineError(
         f"{what} changes data on the W&B server and needs a connection, but this Api is "
         f"offline; create it with wandb_mirror.Api(offline=False) (and unset "
-        f"WANDB_MIRROR_OFFLINE) with {api.settings.base_url} reachable")
+        f"WANDB_MIRROR_OFFLINE) with {api._settings.base_url} reachable")
 
 
 def nan_equal(a: Any, b: Any) -> bool:

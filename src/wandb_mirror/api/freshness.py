@@ -150,6 +150,7 @@ class Freshness:
     def _refresh_project(self, key: tuple[str, str], pk: int | None) -> int:
         entity, project = key
         stored_pk, last = self._stored(entity, project)
+        last = self._refreshed.get(key, last)  # this Api's own refresh, on its own clock
         needed = stored_pk is None or key in self._stale or self._expired(key)
         if needed:
             try:

@@ -121,14 +121,14 @@ def execute_write(api: Api, what: str, document: str, variables: Mapping[str, An
         text = str(exc).lower()
         if any(h in text for h in _UNSUPPORTED_HINTS):
             raise WriteUnsupportedError(
-                f"{what}: {api.settings.base_url} does not support this write ({exc}); "
+                f"{what}: {api._settings.base_url} does not support this write ({exc}); "
                 "wandb-mirror serve is read-only, point the Api at the W&B server itself",
                 url=exc.url) from exc
         raise
     except RemoteError as exc:
         if exc.status in (400, 404, 405, 501):
             raise WriteUnsupportedError(
-                f"{what}: {api.settings.base_url} does not support this write ({exc})",
+                f"{what}: {api._settings.base_url} does not support this write ({exc})",
                 status=exc.status, url=exc.url) from exc
         raise
     api._freshness.mark_stale(entity, project)

@@ -1,0 +1,217 @@
+"""The staleness contract, proven by counting requests at a real ``serve`` on 127.0.0.1.
+
+Upstream is a small synth store served over HTTP; the mirror is a separate, initially empty
+store filled by the Api's own incremental refreshes. The clock is injected.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import wandb_mirror
+from wandb_mirror import synth
+from wandb_mirror.api import StaleDataWarning, WriteUnsupportedError
+from wandb_mirror.errors import OfflineError
+from wandb_mirror.store import open_store
+from wandb_mirror.store.engine import session_scope
+from wandb_mirror.store.runs import get_project, upsert_runs
+
+from .api_world import mirror_settings
+
+ENTITY, PROJECT = "up", "stream"
+PATH = f"{ENTITY}/{PROJECT}"
+
+
+class Clock:
+    """A settable clock starting at a fixed epoch second."""
+
+    def __init__(self, now: float = 1.9e9) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    engine = open_store(tmp_path_factory.mktemp("upstream") / "up.db")
+    result = synth.generate(engine, entity=ENTITY, project=PROJECT, runs=5, history_steps=30,
+                            history_keys=4, system_events=3, sweeps=1, files_per_run=2,
+                            artifact_collections=1, artifact_versions=2, reports=1)
+    yield engine, result
+    engine.dispose()
+
+
+@pytest.fixture
+def server(upstream, serve):
+    return serve(upstream[0])
+
+
+def make_api(tmp_path: Path, url: str, clock: Clock, **kw: Any) -> Any:
+    kw.setdefault("max_age", 60.0)
+    return wandb_mirror.Api(settings=mirror_settings(tmp_path / "mirror.db", url), clock=clock,
+                            **kw)
+
+
+def read_everything(api: Any, result: Any) -> None:
+    runs = api.runs(PATH, {"state": {"$ne": "nope"}})
+    assert len(runs) == len(result.run_ids)
+    run = api.run(f"{PATH}/{result.run_ids[0]}")
+    run.history(keys=["loss"])
+    list(run.scan_history())
+    [f.name for f in run.files()]
+    api.sweep(f"{PATH}/{result.sweep_names[0]}").best_run()
+    list(api.reports(PATH))
+    api.artifact(f"{PATH}/{result.artifact_names[0]}").manifest
+
+
+def test_zero_requests_within_max_age(tmp_path, server, upstream):
+    clock = Clock()
+    api = make_api(tmp_path, server.url, clock)
+    read_everything(api, upstream[1])
+    first = server.stats.requests
+    assert first > 0  # the project was never mirrored: the first read synced it
+    for _ in range(3):
+        clock.advance(20)  # 60 s in total: still within max_age
+        read_everything(api, upstream[1])
+    assert server.stats.requests == first
+
+
+def test_refresh_after_expiry_is_incremental(tmp_path, server, upstream):
+    engine, result = upstream
+    clock = Clock()
+    api = make_api(tmp_path, server.url, clock)
+    assert len(api.runs(PATH)) == len(result.run_ids)
+    before = server.stats.requests
+    with session_scope(engine) as s:
+        upsert_runs(s, get_project(s, ENTITY, PROJECT), [{
+            "name": "newrun01", "id": "UnVuOm5ldw==", "displayName": "late-run",
+            "state": "running", "createdAt": "2030-01-01T00:00:00", "config": "{}",
+            "summaryMetrics": '{"loss": 0.1}', "tags": []}])
+    try:
+        assert len(api.runs(PATH)) == len(result.run_ids)  # within max_age: not seen yet
+        assert server.stats.requests == before
+        clock.advance(61)
+        ids = [r.id for r in api.runs(PATH)]
+        assert "newrun01" in ids
+        assert server.stats.requests > before
+        # incremental: the refresh did not re-read the history of finished runs
+        ops = server.stats.snapshot()["operations"]
+        assert sum(v for k, v in ops.items() if "istory" in k) < 2 * len(result.run_ids) + 2
+    finally:
+        from sqlalchemy import delete
+
+        from wandb_mirror.store.models import Run
+
+        with session_scope(engine) as s:
+            s.execute(delete(Run).where(Run.run_id == "newrun01"))
+
+
+def test_flush_refreshes_what_was_read(tmp_path, server, upstream):
+    clock = Clock()
+    api = make_api(tmp_path, server.url, clock)
+    api.run(f"{PATH}/{upstream[1].run_ids[0]}")
+    before = server.stats.requests
+    api.run(f"{PATH}/{upstream[1].run_ids[1]}")
+    assert server.stats.requests == before
+    api.flush()
+    api.run(f"{PATH}/{upstream[1].run_ids[1]}")
+    assert server.stats.requests > before
+    after = server.stats.requests
+    api.runs(PATH)[0]
+    assert server.stats.requests == after  # fresh again
+
+
+def test_max_age_none_never_refreshes_by_itself(tmp_path, server, upstream):
+    clock = Clock()
+    api = make_api(tmp_path, server.url, clock, max_age=None)
+    api.runs(PATH)[0]
+    before = server.stats.requests
+    clock.advance(10 ** 7)
+    api.runs(PATH)[0]
+    assert server.stats.requests == before
+
+
+def test_offline_never_touches_the_network(tmp_path, server, upstream):
+    clock = Clock()
+    make_api(tmp_path, server.url, clock).runs(PATH)[0]  # mirror it once
+    before = server.stats.requests
+    offline = make_api(tmp_path, server.url, clock, offline=True, max_age=None)
+    read_everything(offline, upstream[1])
+    clock.advance(10 ** 6)
+    offline.flush()
+    read_everything(offline, upstream[1])
+    assert server.stats.requests == before
+
+
+def test_offline_never_mirrored_names_the_sync_command(tmp_path, server):
+    api = make_api(tmp_path, server.url, Clock(), offline=True)
+    with pytest.raises(OfflineError, match=f"wandb-mirror sync {PATH}"):
+        api.runs(PATH)[0]
+    with pytest.raises(OfflineError, match="wandb-mirror sync"):
+        api.run(f"{PATH}/abc")
+    assert server.stats.requests == 0
+
+
+def test_offline_old_data_warns_once(tmp_path, server, upstream):
+    clock = Clock()
+    make_api(tmp_path, server.url, clock).runs(PATH)[0]
+    clock.advance(3600)
+    offline = make_api(tmp_path, server.url, clock, offline=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_everything(offline, upstream[1])
+    stale = [w for w in caught if issubclass(w.category, StaleDataWarning)]
+    assert len(stale) == 1 and "old" in str(stale[0].message)
+
+
+def test_unreachable_server_answers_from_store_with_one_warning(tmp_path, upstream, serve):
+    server = serve(upstream[0])
+    clock = Clock()
+    api = make_api(tmp_path, server.url, clock)
+    ids = [r.id for r in api.runs(PATH)]
+    server.stop()
+    # stop() leaves already-accepted keep-alive connections being served: drop ours so the
+    # next request really finds nothing listening.
+    api._client().transport.session.close()
+    clock.advance(3 * 3600)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert [r.id for r in api.runs(PATH)] == ids
+        read_everything(api, upstream[1])
+    stale = [w for w in caught if issubclass(w.category, StaleDataWarning)]
+    assert len(stale) == 1, [str(w.message) for w in caught]
+    assert "3 hours old" in str(stale[0].message)
+
+
+def test_unreachable_and_never_mirrored(tmp_path, upstream, serve):
+    server = serve(upstream[0])
+    url = server.url
+    server.stop()
+    api = make_api(tmp_path, url, Clock())
+    with pytest.raises(OfflineError, match=f"wandb-mirror sync {PATH}"):
+        api.runs(PATH)[0]
+
+
+def test_writes_offline_and_against_a_read_only_server(tmp_path, server, upstream):
+    clock = Clock()
+    online = make_api(tmp_path, server.url, clock)
+    run = online.run(f"{PATH}/{upstream[1].run_ids[0]}")
+    with pytest.raises(WriteUnsupportedError):
+        run.update()
+    with pytest.raises(WriteUnsupportedError):
+        run.summary.update({"extra": 1})
+    offline = make_api(tmp_path, server.url, clock, offline=True, max_age=None)
+    orun = offline.run(f"{PATH}/{upstream[1].run_ids[0]}")
+    before = server.stats.requests
+    with pytest.raises(OfflineError, match="needs a connection"):
+        orun.update()
+    with pytest.raises(OfflineError, match="needs a connection"):
+        offline.artifact(f"{PATH}/{upstream[1].artifact_names[0]}").delete()
+    assert server.stats.requests == before
