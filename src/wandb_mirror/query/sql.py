@@ -101,11 +101,15 @@ def _is_number(v: Any) -> bool:
 
 
 def _big(v: Any) -> int | None:
-    """The exact integer of a numeric operand outside int64 (which the index stores as REAL
-    plus exact digits in ``txt``), else None."""
+    """The exact integer of a numeric operand that a stored integer outside int64 (kept as a
+    REAL approximation plus exact digits in ``txt``) can tie with, else None.
+
+    That is any integer outside int64, any float of magnitude >= 2**63, and -2**63 itself
+    (exactly a double, which ``-(2**63) - 5`` rounds to).
+    """
     if isinstance(v, bool):
         return None
-    if isinstance(v, int) and not V.INT64_MIN <= v <= V.INT64_MAX:
+    if isinstance(v, int) and not V.INT64_MIN < v <= V.INT64_MAX:
         return v
     if isinstance(v, float) and math.isfinite(v) and abs(v) >= 2**63:
         return int(v)
