@@ -3,7 +3,7 @@
 Fixed workload: a synthetic store of ``--runs`` runs (seed 0), served on 127.0.0.1; a client
 walks every page of ``project.runs`` with the exact document wandb 0.31 sends for
 ``api.runs(path, lazy=False)`` (and, second, the lightweight one), over one keep-alive
-connection per client thread. Prints a table; not a test (nothing asserts a time).
+connection per client thread, against the server running in its own process. Prints a table; not a test (nothing asserts a time).
 
     .venv/bin/python bench/serve_bench.py [--runs 2000] [--clients 1 4] [--passes 3]
 """
@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from wandb_mirror import synth
-from wandb_mirror.server import make_server
 from wandb_mirror.store import open_store
 
 AUTH = "Basic " + __import__("base64").b64encode(b"api:" + b"x" * 40).decode()
@@ -81,6 +83,15 @@ def measure(host: str, port: int, query: str, per_page: int, clients: int) -> tu
     return pages / elapsed, sum(r for _, r in results)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of a process (Linux ``/proc``), 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2000)
@@ -99,25 +110,44 @@ def main() -> None:
         synth.generate(engine, runs=args.runs, history_steps=10, system_events=2,
                        files_per_run=1, seed=0)
         print(f"synth: {args.runs} runs in {time.perf_counter() - t0:.1f} s")
-    server = make_server(engine).start()
+    engine.dispose()
+    # The server runs in its own process, as `wandb-mirror serve` does, so the client's JSON
+    # parsing does not share a GIL with it.
+    proc = subprocess.Popen([sys.executable, "-m", "wandb_mirror.server", "--db", str(db),
+                             "--port", "0"], stdout=subprocess.PIPE, text=True)
     try:
-        host, port = server.host, server.port
-        print(f"\nServe: Runs pages of {args.per_page} ({args.runs} runs, {args.passes} passes, "
-              "median)\n")
-        print(f"| fragment | clients | pages/s | runs/s |")
-        print(f"|---|---|---|---|")
+        url = proc.stdout.readline().strip()
+        host, port = url.removeprefix("http://").split(":")
+        port = int(port)
+        n_runs = walk(host, port, runs_document(True), args.per_page)[1]
+        print(f"\nServe: Runs pages of {args.per_page} ({n_runs} runs, {args.passes} passes, "
+              f"median; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)\n")
+        print("| fragment | clients | pages/s (wall) | runs/s | server CPU ms/page | "
+              "pages/s per server core |")
+        print("|---|---|---|---|---|---|")
         for lazy in (False, True):
             query = runs_document(lazy)
             measure(host, port, query, args.per_page, 1)  # warm caches
             for clients in args.clients:
-                rates = [measure(host, port, query, args.per_page, clients)[0]
-                         for _ in range(args.passes)]
-                rate = statistics.median(rates)
+                rates, cpu_per_page = [], []
+                for _ in range(args.passes):
+                    cpu0 = cpu_seconds(proc.pid)
+                    rate, _runs = measure(host, port, query, args.per_page, clients)
+                    pages = clients * -(-n_runs // args.per_page)
+                    rates.append(rate)
+                    cpu_per_page.append((cpu_seconds(proc.pid) - cpu0) / pages * 1000)
+                rate, cpu_ms = statistics.median(rates), statistics.median(cpu_per_page)
                 name = "lightweight (lazy=True)" if lazy else "full (lazy=False)"
-                print(f"| {name} | {clients} | {rate:.0f} | {rate * args.per_page:.0f} |")
+                per_core = f"{1000 / cpu_ms:.0f}" if cpu_ms else "n/a"
+                print(f"| {name} | {clients} | {rate:.0f} | {rate * args.per_page:.0f} | "
+                      f"{cpu_ms:.1f} | {per_core} |")
     finally:
-        server.stop()
-        engine.dispose()
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
         tmp.cleanup()
 
 

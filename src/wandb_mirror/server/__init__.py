@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from ..errors import ConfigError
 from ..store.schema import open_store
-from .cache import RunListCache
+from .cache import RunListCache, RunNodeCache, StoreGeneration
 from .faults import Faults, Stats
 from .http import MirrorHTTPServer, key_is_well_formed
 from .nodes import ServeOptions
@@ -63,7 +63,9 @@ class MirrorServer:
         self.stats = Stats()
         self.test_mode = test_mode
         self.api_keys = tuple(api_keys) if api_keys is not None else None
-        self.run_lists = RunListCache(engine)
+        generation = StoreGeneration(engine)
+        self.run_lists = RunListCache(generation)
+        self.run_nodes = RunNodeCache(generation)
         self._httpd = MirrorHTTPServer((host, port), self)
         bound_host, bound_port = self._httpd.server_address[:2]
         shown = bound_host if ":" not in str(bound_host) else f"[{bound_host}]"

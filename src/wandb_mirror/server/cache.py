@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from ..query import runs_statement
 from ..store.models import Run
 
-__all__ = ["RunListCache", "StoreGeneration"]
+__all__ = ["RunListCache", "RunNodeCache", "StoreGeneration"]
 
 
 class StoreGeneration:
@@ -51,15 +51,68 @@ class StoreGeneration:
         return tuple(out)
 
 
-class RunListCache:
-    """Ordered run pks per (project, filters, order), valid for one store generation."""
+class _Generational:
+    """Base: entries valid for one store generation, LRU-bounded."""
 
-    def __init__(self, engine: Engine, max_entries: int = 64) -> None:
-        self.generation = StoreGeneration(engine)
+    def __init__(self, generation: StoreGeneration, max_entries: int) -> None:
+        self.generation = generation
         self.max_entries = max_entries
         self._gen: Any = None
-        self._entries: OrderedDict[tuple[int, str, str], list[int]] = OrderedDict()
+        self._entries: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _current(self) -> Any:
+        """The generation, clearing the entries when it moved (None: do not cache)."""
+        gen = self.generation.current()
+        if gen is not None and gen != self._gen:
+            with self._lock:
+                if gen != self._gen:
+                    self._entries.clear()
+                    self._gen = gen
+        return gen
+
+    def _get(self, key: Any) -> Any:
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+            return hit
+
+    def _put(self, gen: Any, key: Any, value: Any) -> None:
+        with self._lock:
+            if gen == self._gen:
+                self._entries[key] = value
+                if len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+
+
+class RunNodeCache(_Generational):
+    """Run nodes (the request-independent part of a ``Run`` answer) by run pk.
+
+    Cached nodes hold detached ``Run`` rows whose columns are all loaded; readers must not
+    mutate a node except through the ``_memo`` dict it carries (e.g. parsed ``historyKeys``).
+    """
+
+    def __init__(self, generation: StoreGeneration, max_entries: int = 50_000) -> None:
+        super().__init__(generation, max_entries)
+
+    def token(self) -> Any:
+        """Call once per request: the generation to pass to :meth:`put` (None: no caching)."""
+        return self._current()
+
+    def get(self, token: Any, pk: int) -> dict[str, Any] | None:
+        return None if token is None else self._get(pk)
+
+    def put(self, token: Any, pk: int, node: dict[str, Any]) -> None:
+        if token is not None:
+            self._put(token, pk, node)
+
+
+class RunListCache(_Generational):
+    """Ordered run pks per (project, filters, order), valid for one store generation."""
+
+    def __init__(self, generation: StoreGeneration, max_entries: int = 64) -> None:
+        super().__init__(generation, max_entries)
 
     def run_pks(self, session: Session, project_pk: int, filters: Any, order: str | None
                 ) -> list[int]:
@@ -68,23 +121,14 @@ class RunListCache:
         Raises:
             FilterError: malformed filters or order (from the query engine).
         """
-        gen = self.generation.current()
+        gen = self._current()
         key = (project_pk, json.dumps(filters, sort_keys=True, default=str), order or "")
         if gen is not None:
-            with self._lock:
-                if gen != self._gen:
-                    self._entries.clear()
-                    self._gen = gen
-                hit = self._entries.get(key)
-                if hit is not None:
-                    self._entries.move_to_end(key)
-                    return hit
+            hit = self._get(key)
+            if hit is not None:
+                return hit  # type: ignore[no-any-return]
         stmt = runs_statement(project_pk, filters, order or None).with_only_columns(Run.pk)
         pks = list(session.scalars(stmt))
         if gen is not None:
-            with self._lock:
-                if gen == self._gen:
-                    self._entries[key] = pks
-                    if len(self._entries) > self.max_entries:
-                        self._entries.popitem(last=False)
+            self._put(gen, key, pks)
         return pks

@@ -209,6 +209,10 @@ class _Executor:
                 plan = self._plan(item_type, sets)
                 return [None if v is None else self.object(item_type, v, sets, plan)
                         for v in value]
+            fast_item = _FAST_LEAF.get(getattr(item_type, "name", ""))
+            if fast_item is not None:
+                return [v if v is None or type(v) is fast_item else self.complete(item_type, v, nodes)
+                        for v in value]
             return [self.complete(item_type, v, nodes) for v in value]
         if is_leaf_type(type_):
             fast = _FAST_LEAF.get(type_.name)

@@ -151,7 +151,9 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
 
     def _context(self, session: Session) -> RequestContext:
         return RequestContext(session=session, base_url=self._base_url(),
-                              options=self.mirror.options, run_lists=self.mirror.run_lists)
+                              options=self.mirror.options, run_lists=self.mirror.run_lists,
+                              run_nodes=self.mirror.run_nodes,
+                              node_token=self.mirror.run_nodes.token())
 
     def _fault(self, path: str, operation: str | None, kind: str) -> bool:
         """Apply an injected fault; True when the request was answered (or dropped) by it."""

@@ -56,6 +56,8 @@ class RequestContext:
     base_url: str
     options: ServeOptions
     run_lists: Any = None  # a cache.RunListCache shared by the server's requests, or None
+    run_nodes: Any = None  # a cache.RunNodeCache, or None
+    node_token: Any = None  # this request's generation token for run_nodes
     users: dict[int, User | None] = field(default_factory=dict)
     projects: dict[int, dict[str, Any]] = field(default_factory=dict)
 

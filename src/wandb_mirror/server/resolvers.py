@@ -94,9 +94,7 @@ def resolve_entity(_root: Any, info: GraphQLResolveInfo, name: str | None = None
 _DECODE = json.JSONDecoder(strict=False).decode
 
 
-def run_dict(ctx: RequestContext, run: Run, project: dict[str, Any]) -> dict[str, Any]:
-    """A ``Run`` node: what :func:`wandb_mirror.store.runs.run_node` gives (a test checks they
-    agree), built without its per-call JSON decoder, plus the raw JSON strings untouched."""
+def _base_run_dict(ctx: RequestContext, run: Run) -> dict[str, Any]:
     node: dict[str, Any] = {
         "__typename": "Run", "name": run.run_id, "projectId": run.project_internal_id,
         "id": run.storage_id, "displayName": run.display_name, "state": run.state,
@@ -109,7 +107,7 @@ def run_dict(ctx: RequestContext, run: Run, project: dict[str, Any]) -> dict[str
         "user": user_node(ctx.user(run.user_pk)) or {},
         "config": run.config_raw, "summaryMetrics": run.summary_raw,
         "systemMetrics": run.system_metrics_raw,
-        "_run": run, "project": project,
+        "_run": run, "_memo": {},
     }
     if run.extra_raw:
         extra = loads(run.extra_raw)
@@ -117,6 +115,47 @@ def run_dict(ctx: RequestContext, run: Run, project: dict[str, Any]) -> dict[str
             for key, value in extra.items():
                 node.setdefault(key, value)
     return node
+
+
+def run_dict(ctx: RequestContext, run: Run, project: dict[str, Any]) -> dict[str, Any]:
+    """A ``Run`` node: what :func:`wandb_mirror.store.runs.run_node` gives (a test checks they
+    agree) plus the raw JSON strings untouched, built once per run and store generation."""
+    base = None
+    if ctx.run_nodes is not None:
+        base = ctx.run_nodes.get(ctx.node_token, run.pk)
+    if base is None:
+        base = _base_run_dict(ctx, run)
+        if ctx.run_nodes is not None:
+            ctx.run_nodes.put(ctx.node_token, run.pk, base)
+    node = dict(base)
+    node["project"] = project
+    return node
+
+
+def _page_runs(ctx: RequestContext, pks: list[int], project: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run nodes for ``pks`` in order, loading from the store only the ones not cached."""
+    cached: dict[int, Any] = {}
+    if ctx.run_nodes is not None:
+        for pk in pks:
+            hit = ctx.run_nodes.get(ctx.node_token, pk)
+            if hit is not None:
+                cached[pk] = hit
+    missing = [pk for pk in pks if pk not in cached]
+    if missing:
+        rows = list(ctx.session.scalars(select(Run).where(Run.pk.in_(missing))))
+        ctx.load_users([r.user_pk for r in rows])
+        for row in rows:
+            base = _base_run_dict(ctx, row)
+            cached[row.pk] = base
+            if ctx.run_nodes is not None:
+                ctx.run_nodes.put(ctx.node_token, row.pk, base)
+    out = []
+    for pk in pks:
+        if pk in cached:
+            node = dict(cached[pk])
+            node["project"] = project
+            out.append(node)
+    return out
 
 
 def resolve_run_count(project: dict[str, Any], info: GraphQLResolveInfo,
@@ -139,12 +178,10 @@ def runs_connection(ctx: RequestContext, project: dict[str, Any], filters: Any, 
     try:
         if ctx.run_lists is not None:
             pks = ctx.run_lists.run_pks(ctx.session, project["_row"].pk, parsed, order or None)
-            pks = pks[offset:offset + limit + 1]
-            by_pk = {r.pk: r for r in ctx.session.scalars(select(Run).where(Run.pk.in_(pks)))}
-            rows = [by_pk[pk] for pk in pks if pk in by_pk]
-        else:
-            rows = select_runs(ctx.session, project["_row"].pk, parsed, order or None,
-                               limit=limit + 1, offset=offset)
+            nodes = _page_runs(ctx, pks[offset:offset + limit + 1], project)
+            return connection(nodes, offset, limit, lambda n: n)
+        rows = select_runs(ctx.session, project["_row"].pk, parsed, order or None,
+                           limit=limit + 1, offset=offset)
     except FilterError as exc:
         raise _filter_error(exc, "filters or order") from exc
     ctx.load_users([r.user_pk for r in rows[:limit]])
@@ -175,8 +212,14 @@ def _run(node: dict[str, Any]) -> Run:
 
 def resolve_history_keys(node: dict[str, Any], info: GraphQLResolveInfo, **_: Any) -> Any:
     run = _run(node)
+    memo = node.get("_memo")
+    if memo is not None and "historyKeys" in memo:
+        return memo["historyKeys"]
     if run.history_keys_raw is not None:
-        return loads(run.history_keys_raw)
+        parsed = _DECODE(run.history_keys_raw)
+        if memo is not None:
+            memo["historyKeys"] = parsed
+        return parsed
     session = _ctx(info).session
     last = history.last_step(session, run.pk)
     return {"keys": {k: {"count": v.get("count")} for k, v in history.keys(session, run.pk).items()},
