@@ -226,6 +226,9 @@ def load_settings(
             values[name] = _coerce(name, value, f"option {name}")
     values.setdefault("base_url", DEFAULT_BASE_URL)
     values["base_url"] = str(values["base_url"]).rstrip("/")
+    if not values["base_url"].startswith(("http://", "https://")):
+        raise ConfigError(f"base URL {values['base_url']!r} must start with http:// or https:// "
+                          "(set it with --base-url, WANDB_BASE_URL or [upstream] base_url)")
     if not values.get("api_key"):
         values["api_key"] = _netrc_key(values["base_url"], env) or file_key
     return Settings(**values)

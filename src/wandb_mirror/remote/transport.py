@@ -140,6 +140,10 @@ class Transport:
                     resp = self.session.request(method, url, json=json, auth=auth,
                                                 headers=dict(headers or {}), timeout=self.timeout)
                     content = resp.content  # read the body inside the slot
+            except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                    requests.exceptions.InvalidSchema) as exc:
+                raise RemoteError(f"{method} {url}: not a usable URL ({exc}); the base URL must "
+                                  "look like https://api.wandb.ai", url=url) from exc
             except requests.RequestException as exc:
                 self.stats.record(None, 0, attempt > 0)
                 problem = f"{type(exc).__name__}: {exc}"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import queue
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,22 +293,15 @@ class _ProjectSync:
         return max(lo, start)
 
     def _page_history(self, run_id: str, run_pk: int, lo: int, upstream_last: int) -> None:
-        page = max(1, self.opts.history_page_size)
-        width = page
-        vars_ = {**self.vars, "run": run_id}
+        """Page ``history(minStep, maxStep)`` from ``lo`` to ``upstream_last``.
+
+        A background thread fetches the next window while this one is parsed and written
+        (at most two pages are held), so the server's work and ours overlap.
+        """
         key = f"{self.path}:history"
         self.progress.start(key, f"{self.path} history rows")
-        for _ in range(10_000_000):
-            if lo > upstream_last:
-                break
-            hi = min(lo + width, upstream_last + 1)
-            data = self.client.execute(Q.HISTORY_PAGE, {**vars_, "minStep": lo, "maxStep": hi,
-                                                        "samples": hi - lo})
-            run_node = (data.get("project") or {}).get("run")
-            if run_node is None:
-                raise NotMirroredError(f"run {self.path}/{run_id} disappeared upstream")
-            rows = [values.loads(r) if isinstance(r, str) else r
-                    for r in run_node.get("history") or []]
+        for hi, items in _prefetched(self._history_windows(run_id, lo, upstream_last)):
+            rows = _json_rows(items)
             with session_scope(self.engine, f"storing history of {self.path}/{run_id}") as s:
                 added = H.append_rows(s, run_pk, rows)
                 state = s.get(RunSync, run_pk) or RunSync(run_pk=run_pk)
@@ -314,8 +309,27 @@ class _ProjectSync:
                 state.history_last_step = hi - 1
             self.report.history_rows += added
             self.progress.advance(key, added)
-            # sparse or late-starting steps: widen empty windows, never beyond 16 pages
-            width = page if rows else min(width * 2, page * 16)
+
+    def _history_windows(self, run_id: str, lo: int, upstream_last: int
+                         ) -> Iterator[tuple[int, list[Any]]]:
+        """Yield ``(maxStep, raw rows)`` per window; ``samples = maxStep - minStep`` so the
+        server never samples. Empty windows (sparse or late-starting steps) widen, up to 16
+        pages."""
+        page = max(1, self.opts.history_page_size)
+        width = page
+        vars_ = {**self.vars, "run": run_id}
+        for _ in range(10_000_000):
+            if lo > upstream_last:
+                return
+            hi = min(lo + width, upstream_last + 1)
+            data = self.client.execute(Q.HISTORY_PAGE, {**vars_, "minStep": lo, "maxStep": hi,
+                                                        "samples": hi - lo})
+            run_node = (data.get("project") or {}).get("run")
+            if run_node is None:
+                raise NotMirroredError(f"run {self.path}/{run_id} disappeared upstream")
+            items = run_node.get("history") or []
+            yield hi, items
+            width = page if items else min(width * 2, page * 16)
             lo = hi
 
     def pull_events(self, run_id: str) -> None:
@@ -329,7 +343,7 @@ class _ProjectSync:
         samples = max(upstream or 0, have + 1, 1) + 1000
         data = self.client.execute(Q.EVENTS, {**self.vars, "run": run_id, "samples": samples})
         run_node = (data.get("project") or {}).get("run") or {}
-        rows = [values.loads(r) if isinstance(r, str) else r for r in run_node.get("events") or []]
+        rows = _json_rows(run_node.get("events"))
         if len(rows) <= have:
             return
         with session_scope(self.engine, f"storing events of {self.path}/{run_id}") as s:
@@ -483,6 +497,59 @@ class _ProjectSync:
                     state.last_full_sync_at = stamp
             state.last_error = error
             state.last_error_at = stamp if error else None
+
+
+_DONE = object()
+
+
+def _prefetched(source: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+    """Iterate ``source`` in a background thread, ``depth`` items ahead; errors re-raise here."""
+    out: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        out.put((None, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            out.put((None, _DONE))
+        except BaseException as exc:  # handed to the consumer
+            out.put((exc, None))
+
+    thread = threading.Thread(target=produce, name="wandb-mirror-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            exc, item = out.get()
+            if exc is not None:
+                raise exc
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                out.get(timeout=0.05)
+            except queue.Empty:
+                pass
+            thread.join(0.05)
+
+
+def _json_rows(items: Sequence[Any] | None) -> list[Any]:
+    """Decode a page of rows sent as JSON strings, in one parser call (much faster than one
+    ``loads`` per row)."""
+    if not items:
+        return []
+    if all(isinstance(r, str) for r in items):
+        return values.loads("[" + ",".join(items) + "]")
+    return [values.loads(r) if isinstance(r, str) else r for r in items]
 
 
 def _parquet_pages(data: bytes, page: int) -> Iterable[list[dict[str, Any]]]:
