@@ -403,7 +403,7 @@ def seeded(engine):
     session.close()
 
 
-@settings(max_examples=1200, deadline=None,
+@settings(max_examples=1300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(case=FILTERS)
