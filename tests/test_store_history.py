@@ -153,7 +153,7 @@ def test_duplicates_and_old_steps_are_skipped(engine):
 
 def test_float_steps_and_bad_steps(engine):
     run = new_run(engine)
-    assert append(engine, run, [{"_step": 0.0, "x": 1}, {"_step": 1, "x": 2}]) == 2
+    assert append(engine, run, [{"_step": 0.0, "x": 1}, {"_step": np.int64(1), "x": 2}]) == 2
     assert read(engine, run)[0] == {"_step": 0, "x": 1}
     assert type(read(engine, run)[0]["_step"]) is int
     with pytest.raises(ValueError, match="_step"):
@@ -306,6 +306,21 @@ def test_to_pandas_dtypes_and_values(engine):
         sampled = H.to_pandas(s, run, keys=["f"], samples=4)
     assert list(keyed.columns) == ["_step", "gi", "f"] and len(keyed) == 15
     assert sampled["_step"].tolist() == [0, 6, 13, 19]
+
+
+def test_mixed_keys_stay_exact_in_object_columns(engine):
+    run = new_run(engine)
+    rows = [{"_step": i, "m": v} for i, v in enumerate([1, 0.5, 2, "x", None, 2**70, True])]
+    rows.append({"_step": 7, "s": "lone \ud800 surrogate"})
+    append(engine, run, rows)
+    assert same_rows(read(engine, run), rows)
+    with session_scope(engine) as s:
+        df = H.to_pandas(s, run)
+        nums = H.to_pandas(s, run, max_step=3)
+    got = df["m"].tolist()
+    assert [type(v) for v in got[:7]] == [int, float, int, str, type(None), int, bool]
+    assert got[5] == 2**70 and pd.isna(got[7])
+    assert nums["m"].dtype == np.float64 and nums["m"].tolist() == [1.0, 0.5, 2.0]
 
 
 def test_read_many_pandas(engine):

@@ -312,7 +312,7 @@ def _clean_steps(rows: Sequence[dict[str, Any]], after: int | None) -> list[dict
         fixed = []
         for r, s in zip(rows, steps):
             if type(s) is not int:
-                if isinstance(s, float) and s.is_integer():
+                if isinstance(s, float) and s.is_integer() or isinstance(s, np.integer):
                     r = {**r, STEP: int(s)}
                 else:
                     raise ValueError(f"append_rows: _step must be an integer, got {s!r}")
@@ -757,38 +757,34 @@ def sample_rows(
 # --------------------------------------------------------------------------------- columnar
 
 
-def _piece(chunk: _Chunk, key: str, idx: np.ndarray) -> tuple[str, pa.Array]:
+def _piece(chunk: _Chunk, key: str, idx: np.ndarray) -> tuple[str, pa.RecordBatch | None, int]:
+    """``(encoding, batch at idx, length)`` of one key in one chunk (``absent``: no batch)."""
     col = chunk.cols.get(key)
     if col is None:
-        return "absent", pa.nulls(len(idx))
+        return "absent", None, len(idx)
     encoding, batch = col
-    arr = batch.column(0)
     if len(idx) != chunk.meta.n_rows:
-        arr = arr.take(pa.array(idx))
-    if encoding == "json":
-        return "json", arr
-    return encoding, arr
+        batch = batch.take(pa.array(idx))
+    return encoding, batch, len(idx)
 
 
-def _column(pieces: list[tuple[str, pa.Array]]) -> tuple[pa.ChunkedArray, bool]:
+_ARROW_TYPES = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
+                "string": pa.string()}
+
+
+def _column(pieces: list[tuple[str, pa.RecordBatch | None, int]]) -> tuple[pa.ChunkedArray, bool]:
     """One key's column over all pieces with a sensible type (see :func:`to_arrow`), and
     whether it holds JSON text."""
-    encs = {e for e, _ in pieces} - {"absent"}
-    arrays = [a for _, a in pieces]
-    simple = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
-              "string": pa.string()}
-    if len(encs) == 1 and next(iter(encs)) in simple:
-        t = simple[next(iter(encs))]
-        return pa.chunked_array([a.cast(t) for a in arrays], type=t), False
-    if encs <= {"int64", "float64", "number"}:
-        return pa.chunked_array([a.cast(pa.float64()) for a in arrays], type=pa.float64()), False
+    encs = {e for e, _, _ in pieces} - {"absent"}
+    only = next(iter(encs)) if len(encs) == 1 else None
+    if only in _ARROW_TYPES or encs <= {"int64", "float64", "number"}:
+        t = _ARROW_TYPES.get(only or "", pa.float64())
+        return pa.chunked_array([pa.nulls(n, t) if b is None else b.column(0).cast(t)
+                                 for _, b, n in pieces], type=t), False
     # Mixed or JSON: numbers only -> float64, else JSON text marked in the field metadata.
     pyvals: list[Any] = []
-    for enc, a in pieces:
-        if enc == "json":
-            pyvals.extend(values.loads(s) if s is not None else MISSING for s in a.to_pylist())
-        else:
-            pyvals.extend(MISSING if v is None else v for v in a.to_pylist())
+    for enc, batch, n in pieces:
+        pyvals.extend([MISSING] * n if batch is None else _decode_list(enc, batch))
     if all(type(v) in (int, float) or v is None or v is MISSING for v in pyvals):
         return pa.chunked_array([pa.array(
             [None if v is MISSING or v is None else float(v) for v in pyvals],
@@ -847,10 +843,12 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
     data: dict[str, Any] = {}
     for f, col in zip(table.schema, table.columns):
         if f.metadata and f.metadata.get(b"wandb_mirror.encoding") == b"json":
-            data[f.name] = _objects(math.nan if s is None else values.loads(s)
-                                    for s in col.to_pylist())
+            # dtype=object explicitly: pandas would otherwise infer "str" for all-string values
+            data[f.name] = pd.Series(_objects(math.nan if s is None else values.loads(s)
+                                              for s in col.to_pylist()), dtype=object)
         elif f.type == pa.bool_() and col.null_count:
-            data[f.name] = _objects(math.nan if v is None else v for v in col.to_pylist())
+            data[f.name] = pd.Series(_objects(math.nan if v is None else v
+                                              for v in col.to_pylist()), dtype=object)
         else:
             data[f.name] = col.to_pandas()
     return pd.DataFrame(data, columns=table.column_names)
