@@ -195,7 +195,7 @@ def _files_for_run(rng: random.Random, entity: str, project: str, run_id: str, c
                      "program": "train.py", "args": ["--seed", str(rng.randint(0, 99))]}).encode()),
         ("output.log", "text/plain",
          "".join(f"step {k}: loss={rng.random():.4f}\n" for k in range(rng.randint(3, 30))).encode()),
-        ("media/images/sample_0.png", "image/png", bytes(rng.getrandbits(8) for _ in range(256))),
+        ("media/images/sample_0.png", "image/png", rng.randbytes(256)),
         ("requirements.txt", "text/plain", b"torch==2.3.0\nnumpy==1.26.4\nwandb==0.31.0\n"),
     ]
     out = []
@@ -253,8 +253,24 @@ def _bulk_insert_runs(session: Session, proj: Project, nodes: list[dict[str, Any
             run.pk, store_values.loads(run.config_raw), store_values.loads(run.summary_raw),
             store_runs.filter_columns(run, node["user"]["username"])))
     if value_rows:
-        session.execute(insert(RunValue.__table__), value_rows)
+        _insert_values(session, value_rows)
     return runs
+
+
+_VALUE_COLS = ("run_pk", "root", "path", "elem", "kind", "num", "nan", "txt", "size")
+
+
+def _insert_values(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert ``run_values`` rows; on SQLite straight through the driver (no per-row
+    SQLAlchemy parameter processing: these are the bulk of a synthetic store)."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        session.execute(insert(RunValue.__table__), rows)
+        return
+    sql = (f"INSERT INTO run_values ({', '.join(_VALUE_COLS)}) "
+           f"VALUES ({', '.join('?' for _ in _VALUE_COLS)})")
+    conn.exec_driver_sql(sql, [tuple(int(r[c]) if c == "nan" else r[c] for c in _VALUE_COLS)
+                               for r in rows])
 
 
 def _append_history(session: Any, run_pk: int, rows: list[dict[str, Any]], stream: str) -> None:

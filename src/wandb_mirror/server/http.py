@@ -67,6 +67,16 @@ class MirrorHTTPServer(ThreadingHTTPServer):
         self.mirror = mirror
         super().__init__(address, MirrorRequestHandler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up mid-reply are routine (timeouts, injected drops): log quietly."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address, exc)
+        else:
+            log.exception("error while serving %s", client_address)
+
 
 class _Reply(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
@@ -250,6 +260,8 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
     def _download(self, path: str, query: dict[str, list[str]]) -> None:
         segments = [unquote(s) for s in path.split("/")[1:]]
         kind = {"files": "file", "artifacts": "artifact_file", "parquet": "parquet"}[segments[0]]
+        if segments[0] == "artifacts" and len(segments) > 1 and segments[1] == "manifest":
+            kind = "manifest"
         if self._fault(path, None, kind):
             return
         with Session(self.mirror.engine) as session:
