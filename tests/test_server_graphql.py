@@ -202,3 +202,40 @@ def test_run_dict_agrees_with_store_run_node(synth_store):
             for key in ref:
                 if key not in ("user", "historyKeys"):
                     assert fast[key] == ref[key], key
+
+
+def test_caches_follow_store_writes(tmp_path, serve):
+    """Run lists and run nodes are cached per store generation: a commit invalidates them."""
+    from wandb_mirror import synth
+    from wandb_mirror.store import open_store
+    from wandb_mirror.store.engine import session_scope
+    from wandb_mirror.store.runs import upsert_runs
+
+    engine = open_store(tmp_path / "s.db")
+    result = synth.generate(engine, runs=5, history_steps=2, system_events=0, sweeps=0,
+                            artifact_collections=0, reports=0)
+    server = serve(engine)
+    variables = {"project": "demo", "entity": "synth", "filters": "{}"}
+    before = data(server, RUNS_Q, variables)["project"]
+    assert before["runCount"] == 5
+    with session_scope(engine) as session:
+        project = get_project(session, "synth", "demo")
+        upsert_runs(session, project, [{"name": "newrun01", "createdAt": "2030-01-01T00:00:00",
+                                        "displayName": "late"}])
+        run = get_run(session, project.pk, result.run_ids[0])
+        upsert_runs(session, project, [{"name": run.run_id, "displayName": "renamed"}])
+    after = data(server, RUNS_Q, variables)["project"]
+    assert after["runCount"] == 6
+    names = {e["node"]["name"]: e["node"]["displayName"] for e in after["runs"]["edges"]}
+    assert names["newrun01"] == "late" and names[result.run_ids[0]] == "renamed"
+
+
+def test_sweep_runs_connection_with_extra_filters(served_synth, synth_store):
+    engine, result = synth_store
+    q = """query($s: String!, $f: JSONString) { project(name: "demo", entityName: "synth") {
+             sweep(sweepName: $s) { runCount runs(first: 100, filters: $f) { edges { node { name state } } } } } }"""
+    sweep = data(served_synth, q, {"s": result.sweep_names[0]})["project"]["sweep"]
+    assert len(sweep["runs"]["edges"]) == sweep["runCount"] > 0
+    finished = data(served_synth, q, {"s": result.sweep_names[0], "f": '{"state": "finished"}'})
+    edges = finished["project"]["sweep"]["runs"]["edges"]
+    assert all(e["node"]["state"] == "finished" for e in edges) and len(edges) < sweep["runCount"]

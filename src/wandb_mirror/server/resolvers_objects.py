@@ -64,8 +64,13 @@ def resolve_total_sweeps(project: dict[str, Any], info: GraphQLResolveInfo) -> i
 
 
 def resolve_sweep_runs(sweep: dict[str, Any], info: GraphQLResolveInfo, after: str | None = None,
-                       first: int | None = None, order: str | None = None, **_: Any) -> dict[str, Any]:
-    return runs_connection(_ctx(info), sweep["project"], {"sweep": sweep["name"]}, order, first, after)
+                       first: int | None = None, order: str | None = None, filters: Any = None,
+                       **_: Any) -> dict[str, Any]:
+    wanted: Any = {"sweep": sweep["name"]}
+    extra = parse_json_arg(filters, "filters")
+    if extra:
+        wanted = {"$and": [wanted, extra]}
+    return runs_connection(_ctx(info), sweep["project"], wanted, order, first, after)
 
 
 # ----------------------------------------------------------------------------- reports
