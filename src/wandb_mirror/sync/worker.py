@@ -31,6 +31,7 @@ from ..store import values
 from ..store.engine import session_scope
 from ..store.models import ArtifactCollection, Project, ProjectSync, Run, RunSync
 from ..store.runs import TERMINAL_STATES, get_project, get_run, now_iso, upsert_project, upsert_runs
+from .details import RunPlan, batches, details_document
 from .progress import NullProgress, Progress
 
 __all__ = ["SyncOptions", "SyncReport", "sync_project"]
@@ -208,26 +209,113 @@ class _ProjectSync:
     # ----------------------------------------------------------------- per run
 
     def pull_run_details(self, run_ids: Sequence[str]) -> None:
+        """History, events, files and artifact links of the given runs.
+
+        Runs are planned from the store, their first pages fetched in batched requests
+        (:mod:`.details`), and whatever does not fit in a first page paged per run. A run that
+        fails is recorded and skipped; a batch that fails is retried run by run.
+        """
         key = f"{self.path}:details"
-        if run_ids:
-            self.progress.start(key, f"{self.path} history/files", total=len(run_ids))
-        for run_id in run_ids:
+        if not run_ids:
+            return
+        self.progress.start(key, f"{self.path} history/files", total=len(run_ids))
+        plans, singles = self._plan_details(run_ids)
+        for run_id in singles:  # long histories: parquet exports and paged windows
+            self._guarded(run_id, lambda r=run_id: self.pull_history(r))
+        for batch in batches(plans, max(1, self.opts.history_page_size)):
+            query, variables = details_document(batch)
             try:
+                data = self.client.execute(query, {**self.vars, **variables})
+            except GraphQLError as exc:
+                log.warning("batched details failed (%s); retrying run by run", exc)
+                for plan in batch:
+                    self._guarded(plan.run_id, lambda r=plan.run_id: self._pull_one(r))
+                    self.progress.advance(key)
+                continue
+            project = data.get("project") or {}
+            for i, plan in enumerate(batch):
+                node = project.get(f"r{i}")
+                self._guarded(plan.run_id, lambda p=plan, n=node: self._apply_details(p, n))
+                self.progress.advance(key)
+        for plan in plans:
+            if plan.empty:
+                self._guarded(plan.run_id, lambda: None)
+                self.progress.advance(key)
+
+    def _plan_details(self, run_ids: Sequence[str]) -> tuple[list[RunPlan], list[str]]:
+        plans: list[RunPlan] = []
+        singles: list[str] = []
+        page = max(1, self.opts.history_page_size)
+        with session_scope(self.engine) as s:
+            for run_id in run_ids:
+                run = get_run(s, self.project_pk, run_id)
+                if run is None:
+                    continue
+                plan = RunPlan(run_id=run_id, run_pk=run.pk, files=self.opts.files,
+                               artifacts=self.opts.artifacts)
                 if self.opts.history:
-                    self.pull_history(run_id)
+                    hk = _safe_json(run.history_keys_raw)
+                    last = hk.get("lastStep") if isinstance(hk, Mapping) else None
+                    stored = H.last_step(s, run.pk)
+                    lo = 0 if stored is None else stored + 1
+                    if isinstance(last, int) and last >= lo:
+                        if last - lo + 1 > 2 * page:
+                            singles.append(run_id)
+                        else:
+                            plan.history = (lo, min(lo + page, last + 1))
+                            plan.history_last = last
                 if self.opts.events:
-                    self.pull_events(run_id)
-                if self.opts.files:
-                    self.pull_files(run_id)
-                if self.opts.artifacts:
-                    self.pull_run_artifacts(run_id)
-                self._run_state(run_id, error=None)
-            except (GraphQLError, StoreError, ValueError) as exc:
-                msg = f"run {self.path}/{run_id}: {exc}"
-                log.warning("skipping %s", msg)
-                self.report.skipped.append(msg)
-                self._run_state(run_id, error=str(exc))
-            self.progress.advance(key)
+                    have = H.row_count(s, run.pk, "events")
+                    if run.events_line_count is None or run.events_line_count > have:
+                        plan.events_samples = _event_samples(run.events_line_count, have)
+                        plan.events_expected = max(0, (run.events_line_count or 0) - have)
+                plans.append(plan)
+        return plans, singles
+
+    def _apply_details(self, plan: RunPlan, node: Mapping[str, Any] | None) -> None:
+        if node is None:
+            raise NotMirroredError(f"run {self.path}/{plan.run_id} disappeared upstream")
+        if plan.history:
+            hi = plan.history[1]
+            self._store_history(plan.run_id, plan.run_pk, hi, node.get("history") or [])
+            if plan.history_last is not None and hi <= plan.history_last:
+                self._page_history(plan.run_id, plan.run_pk, hi, plan.history_last)
+        if plan.events_samples:
+            self._store_events(plan.run_id, node.get("events"))
+        if plan.files:
+            conn = node.get("files") or {}
+            self._store_files(plan.run_id, _nodes(conn))
+            if (conn.get("pageInfo") or {}).get("hasNextPage"):
+                self.pull_files(plan.run_id)
+        if plan.artifacts:
+            more = False
+            for field_, direction in (("inputArtifacts", "input"), ("outputArtifacts", "output")):
+                conn = node.get(field_) or {}
+                self._store_run_artifacts(plan.run_id, direction, _nodes(conn))
+                more = more or bool((conn.get("pageInfo") or {}).get("hasNextPage"))
+            if more:
+                self.pull_run_artifacts(plan.run_id)
+
+    def _pull_one(self, run_id: str) -> None:
+        if self.opts.history:
+            self.pull_history(run_id)
+        if self.opts.events:
+            self.pull_events(run_id)
+        if self.opts.files:
+            self.pull_files(run_id)
+        if self.opts.artifacts:
+            self.pull_run_artifacts(run_id)
+
+    def _guarded(self, run_id: str, work: Any) -> None:
+        """Run ``work``; record success, or record the error and skip the run."""
+        try:
+            work()
+            self._run_state(run_id, error=None)
+        except (GraphQLError, StoreError, ValueError, NotMirroredError) as exc:
+            msg = f"run {self.path}/{run_id}: {exc}"
+            log.warning("skipping %s", msg)
+            self.report.skipped.append(msg)
+            self._run_state(run_id, error=str(exc))
 
     def _run_row(self, s: Any, run_id: str) -> Run:
         run = get_run(s, self.project_pk, run_id)
@@ -301,14 +389,18 @@ class _ProjectSync:
         key = f"{self.path}:history"
         self.progress.start(key, f"{self.path} history rows")
         for hi, items in _prefetched(self._history_windows(run_id, lo, upstream_last)):
-            rows = _json_rows(items)
-            with session_scope(self.engine, f"storing history of {self.path}/{run_id}") as s:
-                added = H.append_rows(s, run_pk, rows)
-                state = s.get(RunSync, run_pk) or RunSync(run_pk=run_pk)
-                s.add(state)
-                state.history_last_step = hi - 1
-            self.report.history_rows += added
-            self.progress.advance(key, added)
+            self._store_history(run_id, run_pk, hi, items)
+
+    def _store_history(self, run_id: str, run_pk: int, hi: int, items: Sequence[Any]) -> None:
+        """Append one window of rows and move the run's history watermark, atomically."""
+        rows = _json_rows(items)
+        with session_scope(self.engine, f"storing history of {self.path}/{run_id}") as s:
+            added = H.append_rows(s, run_pk, rows)
+            state = s.get(RunSync, run_pk) or RunSync(run_pk=run_pk)
+            s.add(state)
+            state.history_last_step = hi - 1
+        self.report.history_rows += added
+        self.progress.advance(f"{self.path}:history", added)
 
     def _history_windows(self, run_id: str, lo: int, upstream_last: int
                          ) -> Iterator[tuple[int, list[Any]]]:
@@ -337,53 +429,62 @@ class _ProjectSync:
             run = self._run_row(s, run_id)
             have = H.row_count(s, run.pk, "events")
             upstream = run.events_line_count
-            run_pk = run.pk
         if upstream is not None and upstream <= have:
             return
-        samples = max(upstream or 0, have + 1, 1) + 1000
-        data = self.client.execute(Q.EVENTS, {**self.vars, "run": run_id, "samples": samples})
+        data = self.client.execute(Q.EVENTS, {**self.vars, "run": run_id,
+                                              "samples": _event_samples(upstream, have)})
         run_node = (data.get("project") or {}).get("run") or {}
-        rows = _json_rows(run_node.get("events"))
-        if len(rows) <= have:
-            return
+        self._store_events(run_id, run_node.get("events"))
+
+    def _store_events(self, run_id: str, items: Sequence[Any] | None) -> None:
+        rows = _json_rows(items)
         with session_scope(self.engine, f"storing events of {self.path}/{run_id}") as s:
-            added = H.append_rows(s, run_pk, rows, "events", first_ordinal=0)
-        self.report.event_rows += added
+            run = self._run_row(s, run_id)
+            if len(rows) > H.row_count(s, run.pk, "events"):
+                self.report.event_rows += H.append_rows(s, run.pk, rows, "events",
+                                                        first_ordinal=0)
 
     def pull_files(self, run_id: str) -> None:
         vars_ = {**self.vars, "run": run_id}
         for _, nodes in self.client.pages(Q.FILES, vars_, ("project", "run", "files"),
                                           first=max(self.opts.page_size, 100)):
-            fetch: list[dict[str, Any]] = []
-            with session_scope(self.engine, f"storing files of {self.path}/{run_id}") as s:
-                run = self._run_row(s, run_id)
-                F.upsert_files(s, run, nodes)
-                for node in nodes:
-                    if (self.opts.file_patterns and node.get("url") and node.get("md5")
-                            and any(fnmatch.fnmatch(node["name"], pat)
-                                    for pat in self.opts.file_patterns)
-                            and not F.has_content(s, node["md5"])):
-                        fetch.append(node)
-            self.report.files += len(nodes)
-            for node in fetch:
-                data = self.client.get_bytes(node["url"])
-                with session_scope(self.engine, f"caching {self.path}/{run_id}/{node['name']}") as s:
-                    F.put_content(s, node["md5"], data)
-                self.report.file_bytes += len(data)
+            self._store_files(run_id, nodes)
+
+    def _store_files(self, run_id: str, nodes: list[dict[str, Any]]) -> None:
+        fetch: list[dict[str, Any]] = []
+        with session_scope(self.engine, f"storing files of {self.path}/{run_id}") as s:
+            run = self._run_row(s, run_id)
+            F.upsert_files(s, run, nodes)
+            for node in nodes:
+                if (self.opts.file_patterns and node.get("url") and node.get("md5")
+                        and any(fnmatch.fnmatch(node["name"], pat)
+                                for pat in self.opts.file_patterns)
+                        and not F.has_content(s, node["md5"])):
+                    fetch.append(node)
+        self.report.files += len(nodes)
+        for node in fetch:
+            data = self.client.get_bytes(node["url"])
+            with session_scope(self.engine, f"caching {self.path}/{run_id}/{node['name']}") as s:
+                F.put_content(s, node["md5"], data)
+            self.report.file_bytes += len(data)
 
     def pull_run_artifacts(self, run_id: str) -> None:
         vars_ = {**self.vars, "run": run_id}
         for doc, field_, direction in ((Q.INPUT_ARTIFACTS, "inputArtifacts", "input"),
                                        (Q.OUTPUT_ARTIFACTS, "outputArtifacts", "output")):
             for _, nodes in self.client.pages(doc, vars_, ("project", "run", field_), first=100):
-                if not nodes:
-                    continue
-                with session_scope(self.engine, f"storing artifacts of {self.path}/{run_id}") as s:
-                    project = s.get(Project, self.project_pk)
-                    run = self._run_row(s, run_id)
-                    for node in nodes:
-                        self._ensure_collection_of(s, project, node)
-                    A.upsert_run_artifacts(s, project, run, direction, nodes)
+                self._store_run_artifacts(run_id, direction, nodes)
+
+    def _store_run_artifacts(self, run_id: str, direction: str,
+                             nodes: list[dict[str, Any]]) -> None:
+        if not nodes:
+            return
+        with session_scope(self.engine, f"storing artifacts of {self.path}/{run_id}") as s:
+            project = s.get(Project, self.project_pk)
+            run = self._run_row(s, run_id)
+            for node in nodes:
+                self._ensure_collection_of(s, project, node)
+            A.upsert_run_artifacts(s, project, run, direction, nodes)
 
     def _ensure_collection_of(self, s: Any, project: Project, node: Mapping[str, Any]) -> None:
         seq = (node.get("artifactSequence") or {}).get("name")
@@ -540,6 +641,22 @@ def _prefetched(source: Iterator[Any], depth: int = 1) -> Iterator[Any]:
             except queue.Empty:
                 pass
             thread.join(0.05)
+
+
+def _nodes(conn: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [e["node"] for e in conn.get("edges") or [] if isinstance(e, dict) and e.get("node")]
+
+
+def _safe_json(text: str | None) -> Any:
+    try:
+        return values.loads(text)
+    except ValueError:
+        return None
+
+
+def _event_samples(upstream: int | None, have: int) -> int:
+    """``events(samples)`` large enough to get every row (the stream is not paged)."""
+    return max(upstream or 0, have + 1, 1) + 1000
 
 
 def _json_rows(items: Sequence[Any] | None) -> list[Any]:
