@@ -308,3 +308,21 @@ def test_run_artifact_links(api, db):
     assert logged == expected and logged
     art = api.artifact(f"{ENTITY}/{PROJECT}/mnist-train:v0")
     assert art.logged_by() is not None
+
+
+def test_scan_history_through_parquet_export(api, db, synth_store, serve):
+    """With ``export_parquet`` finished runs' history goes out as a parquet file."""
+    import wandb
+
+    from wandb_mirror.server import ServeOptions
+
+    engine, _ = synth_store
+    server = serve(engine, options=ServeOptions(export_parquet=True), test_mode=True)
+    client = wandb.Api(api_key="y" * 40, overrides={"base_url": server.url}, timeout=30)
+    session, project, result = db
+    row = next(r for r in (get_run(session, project.pk, rid) for rid in result.run_ids)
+               if r.state == "finished")
+    got = list(client.run(f"{ENTITY}/{PROJECT}/{row.run_id}").scan_history())
+    dense = [{k: v for k, v in r.items() if v is not None} for r in got]
+    assert canon(dense) == canon(H.read_rows(session, row.pk))
+    assert server.stats.snapshot()["paths"].get("parquet") == 1
