@@ -172,7 +172,8 @@ def history_scan(api: Any, w: World, tag: str) -> Any:
 
 @probe
 def histories_many(api: Any, w: World, tag: str) -> Any:
-    runs = api.runs(w.path, {"state": "finished"}, per_page=100)
+    runs = api.runs(w.path, {"state": "finished", "summary_metrics.loss": {"$lt": 1e9}},
+                    per_page=100)
     return (runs.histories(samples=6, keys=["loss", "acc"], format="pandas"),
             runs.histories(samples=4, keys=["loss"], format="default"))
 

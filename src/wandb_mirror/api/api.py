@@ -44,7 +44,7 @@ from .base import app_url
 from .freshness import Freshness, db_file
 from .projects import Project, Projects
 from .reports import BetaReport, Reports
-from .runs import Run, Runs, load_run
+from .runs import Run, RunListCache, Runs, load_run
 from .sweeps import Sweep, load_sweep
 from .users import User
 
@@ -117,6 +117,7 @@ class Api:
         self._client_obj = client
         self._app_url = app_url(settings.base_url)
         self._default_entity: str | None = None
+        self._run_lists = RunListCache(self._engine)
         self._freshness = Freshness(self._engine, max_age=self._max_age, offline=self._offline,
                                     clock=clock or time.time, refresh=self._refresh,
                                     base_url=settings.base_url)

@@ -12,6 +12,7 @@ Semantics (``reference/wandb-protocol.md`` §3.6-3.7), answered by :mod:`wandb_m
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,10 @@ from ..store.engine import session_scope
 if TYPE_CHECKING:
     from .runs import Run
 
-__all__ = ["HistoryScan", "check_keys", "frame_from_rows", "sampled_rows"]
+__all__ = ["READ_PAGE_ROWS", "HistoryScan", "check_keys", "frame_from_rows", "sampled_rows"]
+
+READ_PAGE_ROWS = 4 * H.CHUNK_ROWS
+"""Rows ``scan_history`` reads from the store at a time, whatever ``page_size`` says."""
 
 
 def check_keys(keys: Any, *, strict: bool) -> list[str] | None:
@@ -88,19 +92,16 @@ class HistoryScan(Iterator[dict[str, Any]]):
         self.keys = keys
         self.page_size = page_size
         self.union = union
-        self._pages: Iterator[list[dict[str, Any]]] | None = None
-        self._rows: list[dict[str, Any]] = []
-        self._pos = 0
+        self._rows_iter: Iterator[dict[str, Any]] | None = None
 
     @property
     def max_step(self) -> int:
         """The highest step this scan can yield."""
         return self._stop_step - 1
 
-    def __iter__(self) -> HistoryScan:
-        self._pages = None
-        self._rows, self._pos = [], 0
-        return self
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        # A C-level chain over pages: a `for` loop costs no Python call per row.
+        return itertools.chain.from_iterable(self._page_iter())
 
     def _page_iter(self) -> Iterator[list[dict[str, Any]]]:
         keys = self.keys
@@ -108,24 +109,19 @@ class HistoryScan(Iterator[dict[str, Any]]):
             keys = ["_step", *keys]
         if self.min_step >= self._stop_step:
             return iter(())
+        # page_size only bounds how many rows are held at once (upstream: per request); reading
+        # whole chunks at a time is several times faster than small pages.
         return H.iter_pages(self.run._api._engine, self.run._pk, keys=keys or None,
-                            page_size=self.page_size, min_step=self.min_step,
-                            max_step=self._stop_step, union=self.union)
+                            page_size=max(self.page_size, READ_PAGE_ROWS),
+                            min_step=self.min_step, max_step=self._stop_step, union=self.union)
 
     def __next__(self) -> dict[str, Any]:
-        while self._pos >= len(self._rows):
-            if self._pages is None:
-                self._pages = self._page_iter()
-            page = next(self._pages, None)
-            if page is None:
-                raise StopIteration
-            self._rows, self._pos = page, 0
-        row = self._rows[self._pos]
-        self._pos += 1
-        return row
+        if self._rows_iter is None:
+            self._rows_iter = iter(self)
+        return next(self._rows_iter)
 
     def pages(self) -> Iterator[list[dict[str, Any]]]:
-        """The same rows a page (``page_size`` rows) at a time (ours; faster than row by row)."""
+        """(ours) The same rows as lists of up to ``max(page_size, READ_PAGE_ROWS)`` rows."""
         return self._page_iter()
 
     def __repr__(self) -> str:

@@ -15,13 +15,14 @@ from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from ..query import count_runs, runs_statement, select_runs
+from ..query import runs_statement
 from ..store import history as H
 from ..store import runs as store_runs
 from ..store import values
 from ..store.engine import session_scope
+from ..store.models import ProjectSync
 from ..store.models import Run as RunRow
 from ..store.models import User as UserRow
 from .base import Attrs, Paginator
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from .files import File, Files
     from .sweeps import Sweep
 
-__all__ = ["Run", "Runs", "Summary", "WANDB_INTERNAL_KEYS"]
+__all__ = ["Run", "RunListCache", "Runs", "Summary", "WANDB_INTERNAL_KEYS"]
 
 WANDB_INTERNAL_KEYS = frozenset({"_wandb", "wandb_version"})
 
@@ -465,18 +466,25 @@ class Runs(Paginator[Run]):
         self._lazy = lazy
         runs_statement(0, self.filters, self.order)  # validate now: raises FilterError
 
-    def _fetch(self, offset: int, limit: int) -> list[Run]:
+    def _ordered_pks(self) -> tuple[int, list[int]]:
+        """``(project pk, every matching run pk in order)``, cached by the Api until the
+        project's runs change (see :class:`RunListCache`)."""
         pk = self._api._project_pk(self.entity, self.project)
+        return pk, self._api._run_lists.get(pk, self.filters, self.order)
+
+    def _fetch(self, offset: int, limit: int) -> list[Run]:
+        pk, pks = self._ordered_pks()
+        wanted = pks[offset:offset + limit]
+        if not wanted:
+            return []
         with session_scope(self._api._engine, f"listing runs of {self.entity}/{self.project}") as s:
-            rows = select_runs(s, pk, self.filters, self.order, limit=limit, offset=offset)
-            users = _users(s, rows)
-        return [Run(self._api, self.entity, self.project, r, users.get(r.user_pk), pk)
-                for r in rows]
+            rows = {r.pk: r for r in s.scalars(select(RunRow).where(RunRow.pk.in_(wanted)))}
+            users = _users(s, list(rows.values()))
+        return [Run(self._api, self.entity, self.project, rows[p], users.get(rows[p].user_pk), pk)
+                for p in wanted if p in rows]
 
     def _count(self) -> int:
-        pk = self._api._project_pk(self.entity, self.project)
-        with session_scope(self._api._engine) as s:
-            return count_runs(s, pk, self.filters)
+        return len(self._ordered_pks()[1])
 
     def upgrade_to_full(self) -> None:
         """No-op: runs are always complete in the store."""
@@ -549,6 +557,52 @@ class Runs(Paginator[Run]):
 
     def __repr__(self) -> str:
         return f"<Runs {self.entity}/{self.project}>"
+
+
+class RunListCache:
+    """Ordered run pks per (project, filters, order), reused while the project is unchanged.
+
+    The signature is the number of runs, the highest run pk and the project's sync stamps
+    (``last_attempt_at`` moves when any sync -- this Api's, the CLI's, a daemon's -- starts,
+    ``last_sync_at``/``last_error_at`` when it ends), so every sync invalidates it. Repeated
+    notebook queries then cost two index lookups instead of a sort. (Writes that bypass the
+    sync worker and change runs in place are not seen until the next sync.)
+    """
+
+    MAX_ENTRIES = 64
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self._entries: dict[tuple[int, str, str], tuple[tuple[Any, ...], list[int]]] = {}
+
+    def _signature(self, session: Any, project_pk: int) -> tuple[Any, ...]:
+        # Narrow reads only (an index count, the rowid max, one project_sync row): reading
+        # synced_at of every run would touch every wide row.
+        count, top = session.execute(select(func.count(), func.max(RunRow.pk))
+                                     .where(RunRow.project_pk == project_pk)).one()
+        state = session.execute(select(ProjectSync.last_sync_at, ProjectSync.last_attempt_at,
+                                       ProjectSync.last_error_at)
+                                .where(ProjectSync.project_pk == project_pk)).first()
+        return (count, top, tuple(state) if state else None)
+
+    def get(self, project_pk: int, filters: Mapping[str, Any], order: str) -> list[int]:
+        """The ordered pks (computing them when the cache is cold or stale).
+
+        Raises:
+            FilterError: malformed filter or order.
+        """
+        key = (project_pk, values.canonical_json(filters), repr(order))
+        with session_scope(self.engine, f"listing runs of project {project_pk}") as s:
+            sig = self._signature(s, project_pk)
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] == sig:
+                return hit[1]
+            stmt = runs_statement(project_pk, filters, order).with_only_columns(RunRow.pk)
+            pks = list(s.scalars(stmt))
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[key] = (sig, pks)
+        return pks
 
 
 def _empty_polars() -> Any:

@@ -1,0 +1,247 @@
+"""Benchmark: ``wandb_mirror.Api`` (offline, from the store) side by side with the real
+``wandb.Api`` 0.31 reading the same data from ``wandb-mirror serve`` on 127.0.0.1.
+
+Fixed workloads (synthetic, seed 0; stores are cached in ``--workdir`` and reused):
+
+A. a project of ``--runs`` runs (default 10k): filtered, ordered ``runs()`` first page of 50;
+B. one run of ``--steps`` steps (default 1M, keys loss/acc/lr): ``history(keys, samples=500)``;
+C. that run's full history into a DataFrame (mirror: ``history_frame()``; wandb:
+   ``DataFrame(list(scan_history()))``);
+D. ``scan_history()`` throughput in rows/s;
+E. ``--many-runs`` runs x ``--many-steps`` steps x 2 keys (default 100 x 20k; the issue's target
+   is 500 x 20k, ``--full``): every run's full history of both keys in one DataFrame
+   (mirror: ``runs.histories(samples=None, keys, format="pandas")``; wandb: the same call with
+   ``samples=many_steps``).
+
+wandb's side of C/D/E is measured on a prefix (``--wandb-rows``, ``--wandb-runs``) and its rate
+extrapolated to the whole workload (marked ``~``), so the default run finishes in minutes.
+The server runs in its own process. Prints a markdown table; nothing asserts a time.
+
+    .venv/bin/python bench/api_bench.py [--full] [--skip-wandb] [--repeat 5]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import wandb_mirror
+from wandb_mirror import synth
+from wandb_mirror.config import Settings
+from wandb_mirror.store import open_store
+
+ENTITY = "bench"
+FILTERS = {"config.lr": {"$lt": 0.003}, "state": "finished"}
+ORDER = "-summary_metrics.loss"
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Median seconds of ``repeat`` calls, and the last result."""
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def build(path: Path, label: str, **kwargs: Any) -> None:
+    """Generate a synth store once (kept between bench runs; same args give the same data)."""
+    marker = path.with_suffix(".done")
+    key = repr(sorted(kwargs.items()))
+    if path.exists() and marker.exists() and marker.read_text() == key:
+        return
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), marker):
+        p.unlink(missing_ok=True)
+    t = time.perf_counter()
+    engine = open_store(path)
+    synth.generate(engine, entity=ENTITY, users=2, sweeps=0, files_per_run=0,
+                   artifact_collections=0, reports=0, system_events=0, running_every=0,
+                   **kwargs)
+    engine.dispose()
+    marker.write_text(key)
+    print(f"  built {label} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+
+
+class Served:
+    """``python -m wandb_mirror.server`` in its own process."""
+
+    def __init__(self, db: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "wandb_mirror.server", "--db",
+                                      str(db), "--port", "0"], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http"):
+            self.stop()
+            raise RuntimeError("serve did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=15)
+
+
+def mirror(db: Path) -> Any:
+    return wandb_mirror.Api(settings=Settings(db=str(db), base_url="http://127.0.0.1:1",
+                                              api_key="x" * 40), offline=True, max_age=None)
+
+
+def real(url: str) -> Any:
+    import wandb
+
+    return wandb.Api(api_key="x" * 40, overrides={"base_url": url}, timeout=120)
+
+
+def setup_wandb_env(tmp: str) -> None:
+    for k in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR",
+              "WANDB_ARTIFACT_DIR"):
+        os.environ[k] = os.path.join(tmp, k.lower())
+        os.makedirs(os.environ[k], exist_ok=True)
+    os.environ["WANDB_ERROR_REPORTING"] = "false"
+    os.environ["WANDB_SILENT"] = "true"
+
+
+def fmt_s(sec: float | None, approx: bool = False) -> str:
+    if sec is None:
+        return "-"
+    text = f"{sec * 1000:.1f} ms" if sec < 1 else f"{sec:.2f} s"
+    return ("~" if approx else "") + text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(),
+                                                          "wandb_mirror_api_bench"))
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--many-runs", type=int, default=100)
+    parser.add_argument("--many-steps", type=int, default=20_000)
+    parser.add_argument("--full", action="store_true", help="E at the issue's 500 runs x 20k")
+    parser.add_argument("--wandb-rows", type=int, default=50_000,
+                        help="rows wandb scans for C/D (rate extrapolated)")
+    parser.add_argument("--wandb-runs", type=int, default=10,
+                        help="runs wandb reads for E (rate extrapolated)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--skip-wandb", action="store_true")
+    args = parser.parse_args()
+    if args.full:
+        args.many_runs = 500
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    db_a, db_b, db_e = work / "runs.db", work / "long.db", work / "many.db"
+    build(db_a, f"A: {args.runs} runs", project="runs", runs=args.runs, history_steps=0,
+          batch_size=1000)
+    build(db_b, f"B: 1 run x {args.steps} steps", project="long", runs=1,
+          history_steps=args.steps, history_keys=3)
+    build(db_e, f"E: {args.many_runs} runs x {args.many_steps} steps", project="many",
+          runs=args.many_runs, history_steps=args.many_steps, history_keys=2, batch_size=50)
+
+    rows: list[tuple[str, str, str, str, str]] = []
+    wandb_tmp = tempfile.TemporaryDirectory()
+    setup_wandb_env(wandb_tmp.name)
+    servers: list[Served] = []
+    try:
+        # ---------------------------------------------------------------- A
+        m = mirror(db_a)
+        t_m, page = timed(lambda: [r.id for r in m.runs(f"{ENTITY}/runs", FILTERS, ORDER)[:50]],
+                          args.repeat)
+        t_w = None
+        if not args.skip_wandb:
+            s = Served(db_a)
+            servers.append(s)
+            w = real(s.url)
+            t_w, wpage = timed(lambda: [r.id for r in w.runs(f"{ENTITY}/runs", FILTERS, ORDER)[:50]],
+                               max(1, args.repeat // 2))
+            assert wpage == page, "first pages differ"
+        rows.append((f"A. runs(filters, order) first page of 50 ({args.runs} runs)",
+                     fmt_s(t_m), fmt_s(t_w), "< 20 ms", _ratio(t_w, t_m)))
+
+        # ---------------------------------------------------------------- B, C, D
+        m = mirror(db_b)
+        run_path = f"{ENTITY}/long/{m.runs(f'{ENTITY}/long')[0].id}"
+        run = m.run(run_path)
+        t_m, hist = timed(lambda: run.history(keys=["loss", "acc"], samples=500), args.repeat)
+        t_full, frame = timed(lambda: run.history_frame(), max(1, args.repeat // 2))
+        t_scan, n_rows = timed(lambda: sum(1 for _ in run.scan_history(page_size=10_000)), 1)
+        w_hist = w_full = w_rate = None
+        if not args.skip_wandb:
+            s = Served(db_b)
+            servers.append(s)
+            w = real(s.url)
+            wrun = w.run(run_path)
+            w_hist, whist = timed(lambda: wrun.history(keys=["loss", "acc"], samples=500),
+                                  max(1, args.repeat // 2))
+            pd.testing.assert_frame_equal(whist, hist)
+            n = min(args.wandb_rows, n_rows)
+            t, got = timed(lambda: pd.DataFrame(list(wrun.scan_history(max_step=n))), 1)
+            w_rate = len(got) / t
+            w_full = n_rows / w_rate
+        rows.append((f"B. history(keys, samples=500), {n_rows:,}-step run", fmt_s(t_m),
+                     fmt_s(w_hist), "< 50 ms", _ratio(w_hist, t_m)))
+        rows.append((f"C. full history -> DataFrame ({len(frame):,} x {len(frame.columns)})",
+                     fmt_s(t_full), fmt_s(w_full, approx=True), "<= 1 s", _ratio(w_full, t_full)))
+        m_rate = n_rows / t_scan
+        rows.append(("D. scan_history rows/s", f"{m_rate:,.0f}",
+                     f"~{w_rate:,.0f}" if w_rate else "-", ">= 500k rows/s",
+                     _ratio(m_rate, w_rate) if w_rate else "-"))
+
+        # ---------------------------------------------------------------- E
+        m = mirror(db_e)
+        runs = m.runs(f"{ENTITY}/many", per_page=1000)
+        t_m, df = timed(lambda: runs.histories(samples=None, keys=["loss", "acc"],
+                                               format="pandas"), max(1, args.repeat // 2))
+        t_w = None
+        if not args.skip_wandb:
+            s = Served(db_e)
+            servers.append(s)
+            w = real(s.url)
+            k = min(args.wandb_runs, args.many_runs)
+            wruns = w.runs(f"{ENTITY}/many", per_page=k)
+            t, wdf = timed(lambda: pd.concat([
+                r.history(samples=args.many_steps, keys=["loss", "acc"]).assign(run_id=r.id)
+                for r in wruns[:k]]), 1)
+            t_w = t * args.many_runs / k
+        rows.append((f"E. histories of {args.many_runs} runs x {args.many_steps:,} steps x 2 keys"
+                     f" ({len(df):,} rows)", fmt_s(t_m), fmt_s(t_w, approx=True), "<= 5 s",
+                     _ratio(t_w, t_m)))
+    finally:
+        for s in servers:
+            s.stop()
+        try:
+            from wandb.sdk import wandb_setup
+
+            wandb_setup.teardown()
+        except Exception:  # noqa: BLE001 - wandb may not have started
+            pass
+        wandb_tmp.cleanup()
+
+    print("\n| workload | wandb_mirror.Api | wandb.Api via serve | target | speed-up |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print(f"\n(median of {args.repeat}; ~ = wandb rate measured on a prefix and extrapolated; "
+          f"python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
+    return 0
+
+
+def _ratio(slow: float | None, fast: float | None) -> str:
+    if not slow or not fast:
+        return "-"
+    return f"{slow / fast:,.0f}x"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
