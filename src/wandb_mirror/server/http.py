@@ -47,6 +47,8 @@ log = logging.getLogger("wandb_mirror.server")
 
 _KEY = re.compile(r"[\w-]+")
 MAX_BODY = 64 * 1024 * 1024
+# NaN/Infinity go out as W&B sends them (the tokens); replies hold no cycles, so skip that check.
+_ENCODE = json.JSONEncoder(allow_nan=True, separators=(",", ":"), check_circular=False).encode
 
 
 def key_is_well_formed(key: str) -> bool:
@@ -117,8 +119,7 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(obj, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode()
-        self._send(status, body, "application/json", headers)
+        self._send(status, _ENCODE(obj).encode("ascii"), "application/json", headers)
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         self._send_json(status, {"errors": [{"message": message}], "error": message}, headers)
