@@ -19,6 +19,7 @@ __all__ = [
     "SchemaError",
     "StoreError",
     "SyncError",
+    "SyncInterrupted",
 ]
 
 
@@ -52,6 +53,10 @@ class FilterError(MirrorError, ValueError):
 
 class SyncError(MirrorError):
     """A sync could not complete."""
+
+
+class SyncInterrupted(SyncError):
+    """A sync was asked to stop; everything written so far is committed and consistent."""
 
 
 class NotMirroredError(MirrorError, LookupError):

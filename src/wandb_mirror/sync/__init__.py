@@ -1,6 +1,7 @@
 """The sync worker: plan what is stale, pull it, write each page with its watermark atomically."""
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ def run_sync(
     progress: Progress | bool = False,
     client: GraphQLClient | None = None,
     engine: Engine | None = None,
+    stop: threading.Event | None = None,
 ) -> SyncRun:
     """Sync ``paths`` (``entity/project``) into ``settings.db`` under the sync lease.
 
@@ -88,7 +90,7 @@ def run_sync(
         with SyncLease(_db_file(engine), wait=wait):
             for path in paths:
                 out.reports.append(sync_project(engine, client, path,
-                                                options_from(settings, full=full), bar))
+                                                options_from(settings, full=full), bar, stop))
     finally:
         bar.close()
         out.requests = stats.requests - before[0]

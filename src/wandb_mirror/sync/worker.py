@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
-from ..errors import GraphQLError, MirrorError, NotMirroredError, RemoteError, StoreError
+from ..errors import (GraphQLError, MirrorError, NotMirroredError, RemoteError, StoreError,
+                      SyncInterrupted)
 from ..remote import queries as Q
 from ..remote.client import GraphQLClient
 from ..store import artifacts as A
@@ -89,7 +90,9 @@ class SyncReport:
 
 class _ProjectSync:
     def __init__(self, engine: Engine, client: GraphQLClient, entity: str, project: str,
-                 options: SyncOptions, progress: Progress) -> None:
+                 options: SyncOptions, progress: Progress,
+                 stop: threading.Event | None = None) -> None:
+        self.stop = stop
         self.engine = engine
         self.client = client
         self.entity = entity
@@ -100,6 +103,12 @@ class _ProjectSync:
         self.report = SyncReport(self.path)
         self.vars = {"entity": entity, "project": project}
         self.project_pk: int | None = None
+
+    def check_stop(self) -> None:
+        """Raise SyncInterrupted between pages once a stop was requested (SIGTERM/SIGINT)."""
+        if self.stop is not None and self.stop.is_set():
+            raise SyncInterrupted(f"sync of {self.path} stopped on request; what was pulled is "
+                                  "committed, the next sync continues from there")
 
     # ----------------------------------------------------------------- project
 
@@ -155,6 +164,7 @@ class _ProjectSync:
         self.progress.start(key, f"{self.path} runs")
         for data, nodes in self.client.pages(Q.RUNS, variables, ("project", "runs"),
                                              first=self.opts.page_size):
+            self.check_stop()
             total = (data.get("project") or {}).get("runCount")
             good = []
             for node in nodes:
@@ -223,6 +233,7 @@ class _ProjectSync:
         for run_id in singles:  # long histories: parquet exports and paged windows
             self._guarded(run_id, lambda r=run_id: self.pull_history(r))
         for batch in batches(plans, max(1, self.opts.history_page_size)):
+            self.check_stop()
             query, variables = details_document(batch)
             try:
                 data = self.client.execute(query, {**self.vars, **variables})
@@ -308,9 +319,12 @@ class _ProjectSync:
 
     def _guarded(self, run_id: str, work: Any) -> None:
         """Run ``work``; record success, or record the error and skip the run."""
+        self.check_stop()
         try:
             work()
             self._run_state(run_id, error=None)
+        except SyncInterrupted:
+            raise
         except (GraphQLError, StoreError, ValueError, NotMirroredError) as exc:
             msg = f"run {self.path}/{run_id}: {exc}"
             log.warning("skipping %s", msg)
@@ -393,6 +407,7 @@ class _ProjectSync:
 
     def _store_history(self, run_id: str, run_pk: int, hi: int, items: Sequence[Any]) -> None:
         """Append one window of rows and move the run's history watermark, atomically."""
+        self.check_stop()
         rows = _json_rows(items)
         with session_scope(self.engine, f"storing history of {self.path}/{run_id}") as s:
             added = H.append_rows(s, run_pk, rows)
@@ -573,12 +588,12 @@ class _ProjectSync:
             self.pull_project()
             changed = self.pull_runs()
             self.pull_run_details(changed)
-            if self.opts.sweeps:
-                self.pull_sweeps()
-            if self.opts.reports:
-                self.pull_reports()
-            if self.opts.artifacts:
-                self.pull_artifacts()
+            for wanted, pull in ((self.opts.sweeps, self.pull_sweeps),
+                                 (self.opts.reports, self.pull_reports),
+                                 (self.opts.artifacts, self.pull_artifacts)):
+                if wanted:
+                    self.check_stop()
+                    pull()
         except MirrorError as exc:
             self._project_state(error=str(exc))
             raise
@@ -736,8 +751,11 @@ def sync_project(
     path: str,
     options: SyncOptions | None = None,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> SyncReport:
     """Sync one project ``entity/project`` into the store.
+
+    ``stop``: when set, the sync ends after the page in hand, raising SyncInterrupted.
 
     Raises:
         NotMirroredError: the project does not exist upstream.
@@ -747,4 +765,4 @@ def sync_project(
     if not sep or not entity or not project or "/" in project:
         raise MirrorError(f"project path must be ENTITY/PROJECT, got {path!r}")
     return _ProjectSync(engine, client, entity, project, options or SyncOptions(),
-                        progress or NullProgress()).run()
+                        progress or NullProgress(), stop).run()
