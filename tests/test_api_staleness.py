@@ -215,3 +215,34 @@ def test_writes_offline_and_against_a_read_only_server(tmp_path, server, upstrea
     with pytest.raises(OfflineError, match="needs a connection"):
         offline.artifact(f"{PATH}/{upstream[1].artifact_names[0]}").delete()
     assert server.stats.requests == before
+
+
+def test_online_downloads_fetch_then_work_offline(tmp_path, server, upstream):
+    from wandb_mirror.store import files as store_files
+
+    engine, result = upstream
+    clock = Clock()
+    api = make_api(tmp_path, server.url, clock)
+    run = api.run(f"{PATH}/{result.run_ids[0]}")
+    f = run.file("config.yaml")
+    with session_scope(api.engine) as s:
+        assert not store_files.has_content(s, f.md5)  # the sync does not cache bytes by default
+    with session_scope(engine) as s:
+        expected = store_files.get_content(s, f.md5)
+    before = server.stats.requests
+    with f.download(root=str(tmp_path / "online")) as fh:
+        assert fh.read().encode() == expected
+    assert server.stats.requests == before + 1  # one file GET, no GraphQL
+    art = api.artifact(f"{PATH}/{result.artifact_names[0]}")
+    art.download(root=str(tmp_path / "art_online"))
+    art.verify(str(tmp_path / "art_online"))
+
+    offline = make_api(tmp_path, server.url, clock, offline=True, max_age=None)
+    before = server.stats.requests
+    g = offline.run(f"{PATH}/{result.run_ids[0]}").file("config.yaml")
+    with g.download(root=str(tmp_path / "offline")) as fh:
+        assert fh.read().encode() == expected
+    oart = offline.artifact(f"{PATH}/{result.artifact_names[0]}")
+    oart.download(root=str(tmp_path / "art_offline"))
+    oart.verify(str(tmp_path / "art_offline"))
+    assert server.stats.requests == before
