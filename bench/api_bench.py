@@ -165,8 +165,9 @@ def main() -> int:
             s = Served(db_a)
             servers.append(s)
             w = real(s.url)
-            t_w, wpage = timed(lambda: [r.id for r in w.runs(f"{ENTITY}/runs", FILTERS, ORDER)[:50]],
-                               max(1, args.repeat // 2))
+            t_w, wpage = timed(
+                lambda: [r.id for r in w.runs(f"{ENTITY}/runs", FILTERS, ORDER)[:50]],
+                max(1, args.repeat // 2))
             assert wpage == page, "first pages differ"
         rows.append((f"A. runs(filters, order) first page of 50 ({args.runs} runs), repeated",
                      fmt_s(t_m), fmt_s(t_w), "< 20 ms", _ratio(t_w, t_m)))

@@ -40,7 +40,8 @@ def test_sampling_is_deterministic_and_keeps_first_and_last(api, res):
     assert a[0] == everything[0] and a[-1] == everything[-1]
     keyed = run.history(samples=5, keys=["loss"], pandas=False)
     with_loss = [r for r in everything if "loss" in r]
-    assert keyed[0]["_step"] == with_loss[0]["_step"] and keyed[-1]["_step"] == with_loss[-1]["_step"]
+    assert keyed[0]["_step"] == with_loss[0]["_step"]
+    assert keyed[-1]["_step"] == with_loss[-1]["_step"]
     assert all(set(r) == {"_step", "loss"} for r in keyed)
 
 
@@ -148,8 +149,9 @@ def test_file_bytes_not_cached_offline(api, res, synth_store):
     run = api.run(path(res, res.run_ids[0]))
     with session_scope(engine) as s:
         row = s.get(RunRow, run._pk)
-        store_files.upsert_files(s, row, [{"name": "uncached.bin", "md5": "AAAAAAAAAAAAAAAAAAAAAA==",
-                                           "sizeBytes": 3, "url": "http://127.0.0.1:9/x"}])
+        store_files.upsert_files(s, row, [{"name": "uncached.bin", "sizeBytes": 3,
+                                           "md5": "AAAAAAAAAAAAAAAAAAAAAA==",
+                                           "url": "http://127.0.0.1:9/x"}])
     try:
         with pytest.raises(OfflineError, match="offline"):
             run.file("uncached.bin").read_bytes()

@@ -68,7 +68,7 @@ def read_everything(api: Any, result: Any) -> None:
     [f.name for f in run.files()]
     api.sweep(f"{PATH}/{result.sweep_names[0]}").best_run()
     list(api.reports(PATH))
-    api.artifact(f"{PATH}/{result.artifact_names[0]}").manifest
+    assert api.artifact(f"{PATH}/{result.artifact_names[0]}").manifest.entries
 
 
 def test_zero_requests_within_max_age(tmp_path, server, upstream):

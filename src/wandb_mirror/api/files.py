@@ -77,7 +77,8 @@ class File(Attrs):
         if api._offline:
             raise OfflineError(
                 f"the bytes of {'/'.join(self.run.path)}/{self.name} are not in the store and "
-                f"this Api is offline; cache them with `{sync_command(self.run.entity, self.run.project)}` "
+                "this Api is offline; cache them with "
+                f"`{sync_command(self.run.entity, self.run.project)}` "
                 "(with [sync] file_patterns matching the file) or go online")
         url = self._attrs.get("url")
         if not url:
