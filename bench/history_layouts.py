@@ -73,7 +73,7 @@ def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
         t0 = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t0)
-        if sum(times) > 3:  # slow layouts: one or two runs say enough
+        if sum(times) > 10:  # slow layouts: one or two runs say enough
             break
     return min(times), out
 
