@@ -351,6 +351,28 @@ def daemon(obj: _Context, db_path: str | None, max_seconds: float | None) -> Non
     run_daemon(settings, on_result=report, max_seconds=max_seconds)
 
 
+@cli.command()
+@click.option("--runs", type=int, default=300, show_default=True, help="Synthetic runs.")
+@click.option("--steps", type=int, default=2000, show_default=True, help="History steps per run.")
+@click.option("--keep", type=click.Path(file_okay=False), default=None,
+              help="Directory for the demo's stores (default: a new temp dir).")
+@click.option("--no-wandb", is_flag=True, help="Skip the comparison with wandb.Api.")
+def demo(runs: int, steps: int, keep: str | None, no_wandb: bool) -> None:
+    """Build a synthetic W&B project, serve it on 127.0.0.1, sync it, query it.
+
+    No account and no network needed. When the wandb package is installed, each query is
+    timed next to the same call through wandb.Api over the protocol.
+
+    \b
+    Example:
+      wandb-mirror demo
+      wandb-mirror demo --runs 50 --steps 500 --keep ./demo
+    """
+    from .demo import run_demo
+
+    run_demo(runs=runs, steps=steps, keep=keep, with_wandb=not no_wandb)
+
+
 @cli.group("config")
 def config_group() -> None:
     """Inspect the configuration."""
