@@ -17,7 +17,7 @@ from wandb_mirror.store.runs import upsert_project, upsert_runs
 
 from .odd_values import BIG_INTS, JSON_VALUES, KEYS, ODD_FLOATS, same
 
-FUZZ = settings(max_examples=60, deadline=None,
+FUZZ = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 

@@ -1,4 +1,4 @@
-"""Run history, column-chunked: each key's values over a chunk of consecutive rows as one Arrow array.
+"""Run history, column-chunked: one Arrow array per key per chunk of consecutive rows.
 
 Layout (tables ``history_chunks`` and ``history_columns``, see ``docs/history-layout.md``):
 
@@ -15,11 +15,15 @@ Layout (tables ``history_chunks`` and ``history_columns``, see ``docs/history-la
   have no step: rows are numbered by an internal ordinal that ``min_step``/``max_step`` of the
   chunk table hold and that is never returned as a key.
 
-Why (numbers from ``bench/history_layouts.py`` on a 1M-step x 10-key run, details and the
-comparison with one-JSON-row-per-step in ``docs/history-layout.md`` and ``bench/RESULTS.md``):
-a full load into pandas reads ~1.1k blobs and does no per-row Python work; a 2-key sampled view
-reads only 3 of 12 columns; a step-range scan decodes one chunk at a time with C-speed
-``tolist()`` and builds dicts per presence pattern; an append rewrites at most one partial chunk.
+Why: measured by ``bench/history_layouts.py`` on a 1M-step x 10-key run against one JSON text
+row per step and against per-chunk Parquet blobs (numbers and reasoning in
+``docs/history-layout.md`` and ``bench/RESULTS.md``). A full load into pandas opens ~700 Arrow
+arrays zero-copy (no per-row Python work: ~0.2 s vs ~54 s for JSON rows); a 500-point sampled view
+reads only the requested keys' blobs and decodes <= 500 values (tens of ms, vs ~50 s); a scan
+builds dicts from ``tolist()`` columns near CPython's dict-building floor; an append rewrites at
+most the one partial chunk. Chunk size 16384 and no compression won on measurement.
+
+Concurrency: one writer per run at a time (the sync worker); readers never block it (WAL).
 
 Step ranges: ``min_step`` inclusive, ``max_step`` EXCLUSIVE everywhere in this module (as
 ``scan_history``); callers wanting W&B's inclusive ``sampledHistory`` ``maxStep`` pass ``max + 1``.
@@ -30,9 +34,9 @@ import gc
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
-from dataclasses import dataclass, field
 from typing import Any, Union
 
 import numpy as np
@@ -336,14 +340,8 @@ def _clean_steps(rows: Sequence[dict[str, Any]], after: int | None) -> list[dict
     return out
 
 
-def append_rows(
-    session: Session,
-    run_pk: int,
-    rows: Sequence[dict[str, Any]],
-    stream: str = DEFAULT_STREAM,
-    *,
-    first_ordinal: int | None = None,
-) -> int:
+def append_rows(session: Session, run_pk: int, rows: Sequence[dict[str, Any]],
+        stream: str = DEFAULT_STREAM, *, first_ordinal: int | None = None) -> int:
     """Append history rows to a run, in the caller's transaction.
 
     Default stream: rows must carry an integer ``_step`` (integral floats are accepted); rows
@@ -615,16 +613,9 @@ def _rows(chunk: _Chunk, idx: np.ndarray, keys_: Sequence[str] | None) -> list[d
     return out
 
 
-def read_rows(
-    session: Session,
-    run_pk: int,
-    *,
-    keys: Sequence[str] | None = None,
-    min_step: int | None = None,
-    max_step: int | None = None,
-    stream: str = DEFAULT_STREAM,
-    union: bool = False,
-) -> list[dict[str, Any]]:
+def read_rows(session: Session, run_pk: int, *, keys: Sequence[str] | None = None,
+        min_step: int | None = None, max_step: int | None = None, stream: str = DEFAULT_STREAM,
+        union: bool = False) -> list[dict[str, Any]]:
     """Exact rows in step order, ``min_step <= _step < max_step`` (max EXCLUSIVE).
 
     Each row holds only the keys it was logged with. With ``keys`` (W&B semantics): only rows
@@ -658,17 +649,9 @@ def _reading(source: SessionSource) -> Iterator[Session]:
                 yield session
 
 
-def iter_pages(
-    source: SessionSource,
-    run_pk: int,
-    *,
-    keys: Sequence[str] | None = None,
-    page_size: int = 1000,
-    min_step: int = 0,
-    max_step: int | None = None,
-    stream: str = DEFAULT_STREAM,
-    union: bool = False,
-) -> Iterator[list[dict[str, Any]]]:
+def iter_pages(source: SessionSource, run_pk: int, *, keys: Sequence[str] | None = None,
+        page_size: int = 1000, min_step: int = 0, max_step: int | None = None,
+        stream: str = DEFAULT_STREAM, union: bool = False) -> Iterator[list[dict[str, Any]]]:
     """Pages of exact rows for ``scan_history``, in step order, ``min_step <= _step < max_step``.
 
     ``source`` is an Engine (a short read session per few chunks, so no long snapshot is held),
@@ -730,17 +713,9 @@ def _sampled(chunks: list[_Chunk], keys_: Sequence[str] | None, lo: int | None, 
     return out
 
 
-def sample_rows(
-    session: Session,
-    run_pk: int,
-    *,
-    keys: Sequence[str] | None = None,
-    samples: int = 500,
-    stream: str = DEFAULT_STREAM,
-    min_step: int | None = None,
-    max_step: int | None = None,
-    union: bool = False,
-) -> list[dict[str, Any]]:
+def sample_rows(session: Session, run_pk: int, *, keys: Sequence[str] | None = None,
+        samples: int = 500, stream: str = DEFAULT_STREAM, min_step: int | None = None,
+        max_step: int | None = None, union: bool = False) -> list[dict[str, Any]]:
     """Deterministic sample of at most ``samples`` rows (``max_step`` EXCLUSIVE).
 
     Candidates are the rows of :func:`read_rows` with the same arguments; when there are more
@@ -807,17 +782,9 @@ def _table(chunks: list[tuple[_Chunk, np.ndarray]], keys_: Sequence[str] | None,
     return pa.table(cols, schema=pa.schema(fields))
 
 
-def to_arrow(
-    session: Session,
-    run_pk: int,
-    *,
-    keys: Sequence[str] | None = None,
-    stream: str = DEFAULT_STREAM,
-    min_step: int | None = None,
-    max_step: int | None = None,
-    union: bool = False,
-    samples: int | None = None,
-) -> pa.Table:
+def to_arrow(session: Session, run_pk: int, *, keys: Sequence[str] | None = None,
+        stream: str = DEFAULT_STREAM, min_step: int | None = None, max_step: int | None = None,
+        union: bool = False, samples: int | None = None) -> pa.Table:
     """A run's history as an Arrow table (``max_step`` EXCLUSIVE), one column per key.
 
     Rows: all rows, or with ``keys`` those holding all (``union``: any) of them; ``samples``
@@ -854,35 +821,19 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
     return pd.DataFrame(data, columns=table.column_names)
 
 
-def to_pandas(
-    session: Session,
-    run_pk: int,
-    *,
-    keys: Sequence[str] | None = None,
-    stream: str = DEFAULT_STREAM,
-    min_step: int | None = None,
-    max_step: int | None = None,
-    union: bool = False,
-    samples: int | None = None,
-) -> pd.DataFrame:
+def to_pandas(session: Session, run_pk: int, *, keys: Sequence[str] | None = None,
+        stream: str = DEFAULT_STREAM, min_step: int | None = None, max_step: int | None = None,
+        union: bool = False, samples: int | None = None) -> pd.DataFrame:
     """:func:`to_arrow` as a DataFrame: missing numbers NaN, ints with gaps float64, JSON keys
     as object columns of Python values (NaN where missing, as ``DataFrame.from_records``)."""
     return _to_frame(to_arrow(session, run_pk, keys=keys, stream=stream, min_step=min_step,
                               max_step=max_step, union=union, samples=samples))
 
 
-def read_many_pandas(
-    session: Session,
-    run_pks: Sequence[int],
-    *,
-    keys: Sequence[str],
-    samples: int | None = None,
-    union: bool = False,
-    stream: str = DEFAULT_STREAM,
-    min_step: int | None = None,
-    max_step: int | None = None,
-    run_column: str = "run_pk",
-) -> pd.DataFrame:
+def read_many_pandas(session: Session, run_pks: Sequence[int], *, keys: Sequence[str],
+        samples: int | None = None, union: bool = False, stream: str = DEFAULT_STREAM,
+        min_step: int | None = None, max_step: int | None = None,
+        run_column: str = "run_pk") -> pd.DataFrame:
     """Histories of many runs in one DataFrame (``run_column`` first, then ``_step`` and keys).
 
     All runs' columns are fetched with one query. Per run, rows are those of :func:`to_pandas`
