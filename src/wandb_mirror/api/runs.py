@@ -464,13 +464,16 @@ class Runs(Paginator[Run]):
         self.order = order or "+created_at"
         self._include_sweeps = include_sweeps
         self._lazy = lazy
+        self._snapshot: tuple[int, list[int]] | None = None
         runs_statement(0, self.filters, self.order)  # validate now: raises FilterError
 
     def _ordered_pks(self) -> tuple[int, list[int]]:
-        """``(project pk, every matching run pk in order)``, cached by the Api until the
-        project's runs change (see :class:`RunListCache`)."""
-        pk = self._api._project_pk(self.entity, self.project)
-        return pk, self._api._run_lists.get(pk, self.filters, self.order)
+        """``(project pk, every matching run pk in order)``: taken once per ``Runs`` (so a
+        refresh between pages cannot shift them), from the Api's :class:`RunListCache`."""
+        if self._snapshot is None:
+            pk = self._api._project_pk(self.entity, self.project)
+            self._snapshot = (pk, self._api._run_lists.get(pk, self.filters, self.order))
+        return self._snapshot
 
     def _fetch(self, offset: int, limit: int) -> list[Run]:
         pk, pks = self._ordered_pks()
