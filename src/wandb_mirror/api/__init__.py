@@ -24,6 +24,8 @@ Same classes, methods, arguments and attribute names as ``wandb.apis.public`` (0
   mutations when online; ``serve`` is read-only, so against it they raise
   ``WriteUnsupportedError``. ``upload_file`` needs a raw-body PUT the transport lacks.
 - ``scan_history(use_cache=...)`` is accepted and ignored; ``page_size`` only bounds memory.
+- ``history(keys="loss")`` (not a list) raises ``ValueError``; upstream prints an error and
+  returns ``[]``.
 - Artifact downloads skip reference entries (as ``verify`` does) and default to
   ``./artifacts/<collection>:v<N>``.
 """
