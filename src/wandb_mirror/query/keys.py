@@ -48,28 +48,31 @@ class RunColumn:
         aliases: every accepted spelling (the canonical one included).
         order_attr: the ``Run`` attribute used for ORDER BY, or None to order via ``run_values``.
         timestamp: values are ISO-8601 timestamps compared chronologically.
+        direct: the ``order_attr`` column holds exactly the indexed value (a string or null),
+            so filters may read the ``runs`` table instead of ``run_values`` (faster).
     """
 
     canonical: str
     aliases: tuple[str, ...]
     order_attr: str | None = None
     timestamp: bool = False
+    direct: bool = False
 
 
 RUN_COLUMNS: tuple[RunColumn, ...] = (
-    RunColumn("name", ("name",), "run_id"),
-    RunColumn("displayName", ("displayName", "display_name"), "display_name"),
-    RunColumn("state", ("state",), "state"),
+    RunColumn("name", ("name",), "run_id", direct=True),
+    RunColumn("displayName", ("displayName", "display_name"), "display_name", direct=True),
+    RunColumn("state", ("state",), "state", direct=True),
     RunColumn("tags", ("tags",)),
     RunColumn("createdAt", ("createdAt", "created_at"), "created_ts", timestamp=True),
     RunColumn("heartbeatAt", ("heartbeatAt", "heartbeat_at"), "heartbeat_ts", timestamp=True),
     RunColumn("updatedAt", ("updatedAt", "updated_at"), "updated_ts", timestamp=True),
-    RunColumn("group", ("group",), "group"),
-    RunColumn("jobType", ("jobType", "job_type"), "job_type"),
+    RunColumn("group", ("group",), "group", direct=True),
+    RunColumn("jobType", ("jobType", "job_type"), "job_type", direct=True),
     RunColumn("username", ("username",)),
-    RunColumn("sweep", ("sweep",), "sweep_name"),
-    RunColumn("notes", ("notes",), "notes"),
-    RunColumn("host", ("host",), "host"),
+    RunColumn("sweep", ("sweep",), "sweep_name", direct=True),
+    RunColumn("notes", ("notes",), "notes", direct=True),
+    RunColumn("host", ("host",), "host", direct=True),
     RunColumn("duration", ("duration",)),
 )
 """Run columns; every canonical name is a ``run_values`` path written by ``store.runs``."""
@@ -90,6 +93,7 @@ class KeySpec:
             only for ``config.<k>.value`` spellings).
         timestamp: operands are ISO-8601 strings compared chronologically.
         order_attr: ``Run`` attribute to order by, or None (order through ``run_values``).
+        direct: filters may read ``order_attr`` on ``runs`` (a string-or-null column).
     """
 
     key: str
@@ -97,6 +101,7 @@ class KeySpec:
     paths: tuple[str, ...]
     timestamp: bool = False
     order_attr: str | None = None
+    direct: bool = False
 
     @property
     def order_column(self) -> InstrumentedAttribute[Any] | None:
@@ -146,7 +151,7 @@ def resolve_key(key: str, where: str = "$") -> KeySpec:
         return KeySpec(key, V.SUMMARY, (".".join(segs),))
     col = _BY_ALIAS.get(key)
     if col is not None:
-        return KeySpec(key, V.RUN, (col.canonical,), col.timestamp, col.order_attr)
+        return KeySpec(key, V.RUN, (col.canonical,), col.timestamp, col.order_attr, col.direct)
     hint = ""
     if key.startswith("summary."):
         hint = f" (did you mean {SUMMARY_PREFIX}{key[len('summary.'):]}?)"

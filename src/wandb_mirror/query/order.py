@@ -26,6 +26,7 @@ from ..errors import FilterError
 from ..store import values as V
 from ..store.models import Run, RunValue
 from .keys import KeySpec, resolve_key
+from .sql import sort_value
 
 __all__ = ["DEFAULT_ORDER", "compile_order", "parse_order"]
 
@@ -82,11 +83,11 @@ def key_clauses(spec: KeySpec, ascending: bool) -> list[ColumnElement[Any]]:
     if col is not None:
         return [col.is_(None), col.asc() if ascending else col.desc()]
     rank = _value_subquery(spec, case(_RANK, value=RunValue.kind, else_=None))
-    num = _value_subquery(spec, RunValue.num)
-    txt = _value_subquery(spec, RunValue.txt)
+    value = _value_subquery(spec, sort_value(RunValue))
+    # NaN is stored as num NULL: first among numbers ascending, last descending (smallest).
     if ascending:
-        return [func.coalesce(rank, 99).asc(), num.asc().nulls_first(), txt.asc()]
-    return [func.coalesce(rank, -1).desc(), num.desc().nulls_last(), txt.desc()]
+        return [func.coalesce(rank, 99).asc(), value.asc().nulls_first()]
+    return [func.coalesce(rank, -1).desc(), value.desc().nulls_last()]
 
 
 TIE_BREAK = (Run.created_ts.is_(None), Run.created_ts.asc(), Run.pk.asc())

@@ -11,8 +11,9 @@ Two backends share the boolean skeleton (:func:`compile_node`):
 - :class:`ColumnBackend` answers leaves on plain columns (sweeps, artifact versions), where a
   NULL column means "missing".
 
-Dialect-specific SQL lives only in :func:`regex_match` and :func:`timestamp_ms` (SQLite:
-the ``wm_regexp`` function registered by ``store.engine`` and ``julianday``).
+Dialect-specific SQL lives only in :func:`regex_match`, :func:`timestamp_ms` and
+:func:`sort_value` (SQLite: the ``wm_regexp`` function registered by ``store.engine``,
+``julianday``, a sort column mixing numbers and text).
 """
 from __future__ import annotations
 
@@ -21,14 +22,15 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, false, func, not_, or_, select, true
 
 from ..store import values as V
 from ..store.models import Run, RunValue
 from .keys import ColumnKey, KeySpec
 from .parse import AllOf, BoolNode, Cond, FieldNode, Node, Not, Op, Stamp
 
-__all__ = ["ColumnBackend", "RunValuesBackend", "compile_node", "regex_match", "timestamp_ms"]
+__all__ = ["ColumnBackend", "RunValuesBackend", "compile_node", "regex_match", "sort_value",
+           "timestamp_ms"]
 
 Expr = ColumnElement[bool]
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
@@ -48,6 +50,13 @@ def timestamp_ms(column: Any) -> Any:
     return func.round((func.julianday(column) - 2440587.5) * 86400000.0)
 
 
+def sort_value(rv: Any) -> Any:
+    """One sortable value of a ``run_values`` row: ``num`` for numbers, booleans and timestamps,
+    ``txt`` otherwise. SQLite sorts a column mixing REAL/INTEGER and TEXT fine because rows are
+    first grouped by type rank; another dialect would need two columns here."""
+    return case((rv.kind.in_([V.NUMBER, V.BOOL, V.DATE]), rv.num), else_=rv.txt)
+
+
 # ------------------------------------------------------------------ boolean skeleton
 
 def compile_node(node: Node, backend: Any) -> Expr:
@@ -60,7 +69,8 @@ def compile_node(node: Node, backend: Any) -> Expr:
             return or_(*parts)
         return not_(or_(*parts))  # nor
     assert isinstance(node, FieldNode)
-    return compile_cond(node.cond, node.target, backend)
+    leaf_backend, target = backend.route(node.target)
+    return compile_cond(node.cond, target, leaf_backend)
 
 
 def compile_cond(cond: Cond, target: Any, backend: Any) -> Expr:
@@ -119,10 +129,23 @@ def _big(v: Any) -> int | None:
 # ------------------------------------------------------------------ run_values backend
 
 class RunValuesBackend:
-    """Leaves over the ``run_values`` index, correlated to ``Run.pk``."""
+    """Leaves over the ``run_values`` index, correlated to ``Run.pk``.
+
+    Run columns that ``runs`` holds verbatim as string-or-null (``state``, ``displayName``,
+    ``name``, ``group``, ...) are answered from the ``runs`` row itself, which saves one
+    subquery per leaf; the semantics are the same (the index always has a row for them, so they
+    always "exist", possibly as null).
+    """
 
     def __init__(self) -> None:
         self.rv = RunValue
+        self.direct = _DirectColumns()
+
+    def route(self, spec: KeySpec) -> tuple[Any, Any]:
+        """(backend, target) answering leaves on ``spec``."""
+        if spec.direct:
+            return self.direct, ColumnKey(spec.order_column, "string")
+        return self, spec
 
     def _has(self, spec: KeySpec, *conds: Any) -> Expr:
         rv = self.rv
@@ -267,6 +290,9 @@ class ColumnBackend:
             return False, None
         return True, (float(v) if _big(v) is not None else v)
 
+    def route(self, target: ColumnKey) -> tuple[Any, Any]:
+        return self, target
+
     def _guarded(self, target: ColumnKey, expr: Any) -> Expr:
         return and_(self._value(target).is_not(None), expr)
 
@@ -304,3 +330,10 @@ class ColumnBackend:
     def size(self, target: ColumnKey, n: int) -> Expr:
         return false()  # plain columns never hold arrays
 
+
+
+class _DirectColumns(ColumnBackend):
+    """A run column read from ``runs``: like a plain column, except that null is *present*."""
+
+    def exists(self, target: ColumnKey) -> Expr:
+        return true()
