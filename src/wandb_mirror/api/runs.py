@@ -132,10 +132,12 @@ class Run(Attrs):
 
     def __init__(self, api: Api, entity: str, project: str, row: RunRow,
                  user: UserRow | None, project_pk: int) -> None:
-        attrs = store_runs.run_node(row, user, full=True)
-        if attrs.get("user") is not None:
-            attrs["user"] = {k: v for k, v in attrs["user"].items()}
-        super().__init__(load_attrs(attrs))
+        # The lightweight fields now; config/summary/system metrics/history keys are parsed on
+        # first use (as upstream's lazy runs fetch them on first use).
+        super().__init__(store_runs.run_node(row, user, full=False))
+        self._heavy: dict[str, Any] | None = {
+            "config": row.config_raw, "summaryMetrics": row.summary_raw,
+            "systemMetrics": row.system_metrics_raw, "historyKeys": row.history_keys_raw}
         self._api = api
         self._entity = entity
         self.project = project
@@ -149,6 +151,25 @@ class Run(Attrs):
         pid = self._attrs.get("projectId")
         self._project_internal_id = int(pid) if pid not in (None, "") and str(pid).isdigit() \
             else None
+
+    def _full(self) -> dict[str, Any]:
+        """Parse the heavy fields into ``_attrs`` (once)."""
+        heavy = self.__dict__.get("_heavy")
+        if heavy is not None:
+            self._heavy = None
+            hk = heavy.pop("historyKeys")
+            self._attrs.update(heavy)
+            load_attrs(self._attrs)
+            try:
+                self._attrs["historyKeys"] = values.loads(hk) if hk is not None else None
+            except ValueError:
+                self._attrs["historyKeys"] = None
+        return self._attrs
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("_") and self.__dict__.get("_heavy") is not None:
+            self._full()
+        return super().__getattr__(name)
 
     # ------------------------------------------------------------------ identity
 
@@ -206,17 +227,17 @@ class Run(Attrs):
     @property
     def config(self) -> dict[str, Any]:
         """Hyperparameters, unwrapped, without ``_wandb``/``wandb_version``."""
-        return self._attrs.get("config", {})
+        return self._full().get("config", {})
 
     @property
     def rawconfig(self) -> dict[str, Any]:
         """Unwrapped config including the internal keys."""
-        return self._attrs.get("rawconfig", {})
+        return self._full().get("rawconfig", {})
 
     @property
     def summary_metrics(self) -> dict[str, Any]:
         """The summary as a plain dict."""
-        return self._attrs.get("summaryMetrics", {})
+        return self._full().get("summaryMetrics", {})
 
     @property
     def summary(self) -> Summary:
@@ -228,7 +249,7 @@ class Run(Attrs):
     @property
     def system_metrics(self) -> dict[str, Any]:
         """The latest system metrics."""
-        return self._attrs.get("systemMetrics", {})
+        return self._full().get("systemMetrics", {})
 
     @property
     def sweep_name(self) -> str | None:
@@ -246,7 +267,7 @@ class Run(Attrs):
     @property
     def lastHistoryStep(self) -> int:  # noqa: N802 - upstream's name
         """The last logged ``_step`` (``historyKeys.lastStep``), -1 without history."""
-        hk = self._attrs.get("historyKeys")
+        hk = self._full().get("historyKeys")
         if isinstance(hk, dict):
             return int(hk.get("lastStep", -1))
         return -1
@@ -278,8 +299,9 @@ class Run(Attrs):
         if force:
             fresh = self._api.run("/".join([self.entity, self.project, self.id]))
             self._attrs, self._state, self.user = fresh._attrs, fresh._state, fresh.user
+            self._heavy = fresh._heavy
             self._summary = None
-        return self._attrs
+        return self._full()
 
     # ------------------------------------------------------------------ history
 
@@ -465,7 +487,7 @@ class Runs(Paginator[Run]):
         self._include_sweeps = include_sweeps
         self._lazy = lazy
         self._snapshot: tuple[int, list[int]] | None = None
-        runs_statement(0, self.filters, self.order)  # validate now: raises FilterError
+        api._run_lists.validate(self.filters, self.order)  # raises FilterError now
 
     def _ordered_pks(self) -> tuple[int, list[int]]:
         """``(project pk, every matching run pk in order)``: taken once per ``Runs`` (so a
@@ -577,6 +599,7 @@ class RunListCache:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self._entries: dict[tuple[int, str, str], tuple[tuple[Any, ...], list[int]]] = {}
+        self._valid: set[tuple[str, str]] = set()
 
     def _signature(self, session: Any, project_pk: int) -> tuple[Any, ...]:
         # Narrow reads only (an index count, the rowid max, one project_sync row): reading
@@ -587,6 +610,19 @@ class RunListCache:
                                        ProjectSync.last_error_at)
                                 .where(ProjectSync.project_pk == project_pk)).first()
         return (count, top, tuple(state) if state else None)
+
+    def validate(self, filters: Mapping[str, Any], order: str) -> None:
+        """Compile ``filters``/``order`` once (nothing runs) so bad input fails early.
+
+        Raises:
+            FilterError: malformed filter or order.
+        """
+        key = (values.canonical_json(filters), repr(order))
+        if key not in self._valid:
+            runs_statement(0, filters, order)
+            if len(self._valid) > 4 * self.MAX_ENTRIES:
+                self._valid.clear()
+            self._valid.add(key)
 
     def get(self, project_pk: int, filters: Mapping[str, Any], order: str) -> list[int]:
         """The ordered pks (computing them when the cache is cold or stale).
