@@ -16,6 +16,7 @@ from .errors import (
     SchemaError,
     StoreError,
     SyncError,
+    SyncInterrupted,
 )
 
 __version__ = "0.1.0"
@@ -47,5 +48,6 @@ __all__ = [
     "SchemaError",
     "StoreError",
     "SyncError",
+    "SyncInterrupted",
     "__version__",
 ]
