@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -185,7 +186,7 @@ class Freshness:
     def _warn(self, message: str) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(message, StaleDataWarning, stacklevel=5)
+            warnings.warn(message, StaleDataWarning, stacklevel=_caller_level())
 
     def mark_stale(self, entity: str, project: str) -> None:
         """Refresh this project on its next read (after a write)."""
@@ -200,6 +201,19 @@ class Freshness:
     def read_projects(self) -> set[tuple[str, str]]:
         """Projects read so far."""
         return set(self._read)
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside wandb_mirror."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def db_file(engine: Engine) -> Path | None:
