@@ -19,8 +19,9 @@ The oracle gets exactly the two corrections DESIGN.md names, applied to its *inp
 Everything else where mongomock departs from MongoDB (or from our documented semantics) is kept
 out of the generated inputs, by name:
 
-- ``ARRAYS_OF_OBJECTS``: arrays never hold objects (the value index does not descend into
-  array elements' fields, so ``config.a.b`` over ``a: [{b: 1}]`` is unsupported; documented).
+- ``PATHS_INTO_ARRAYS_OF_OBJECTS``: no filter path descends into an array's elements (the value
+  index does not, so ``config.a.b`` over ``a: [{b: 1}]`` is unsupported; documented). Objects
+  inside arrays do occur (in the corpus) and are matched whole, like any element.
 - ``PATH_THROUGH_NON_OBJECT``: a key addressed with a deeper path (``config.o``, ``config.o.n``)
   is always an object or absent. mongomock treats ``{"a.b": null}`` over ``{a: 1}`` as "no
   candidates" (no match); MongoDB and we treat ``a.b`` as missing (match).
