@@ -379,7 +379,8 @@ def test_malformed_order(order, path) -> None:
     assert info.value.path == path
 
 
-@pytest.mark.parametrize("kw", [{"limit": -1}, {"offset": "2"}, {"limit": True}])
+@pytest.mark.parametrize("kw", [{"limit": -1}, {"offset": "2"}, {"limit": True},
+                                {"limit": 2**70}])
 def test_bad_paging(store, kw) -> None:
     engine, pk = store
     with Session(engine) as s, pytest.raises(FilterError):

@@ -14,7 +14,10 @@ from ..store.models import Run
 from .filters import compile_run_filter
 from .order import compile_order
 
-__all__ = ["count_runs", "runs_statement", "select_runs"]
+__all__ = ["MAX_PAGING", "count_runs", "runs_statement", "select_runs"]
+
+MAX_PAGING = 2**62
+"""Largest accepted ``limit``/``offset`` (SQLite binds int64)."""
 
 
 def _where(project_pk: int, filters: Mapping[str, Any] | None, include_deleted: bool) -> list[Any]:
@@ -40,7 +43,7 @@ def runs_statement(
     """
     for name, value in (("limit", limit), ("offset", offset)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 0):
+                                  or not 0 <= value <= MAX_PAGING):
             raise FilterError(f"{name} must be a non-negative integer, not {value!r}",
                               f"${name}")
     stmt = (select(Run).where(*_where(project_pk, filters, include_deleted))
