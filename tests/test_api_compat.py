@@ -254,6 +254,13 @@ def artifact_listings(api: Any, w: World, tag: str) -> Any:
     return types, colls, versions, runs
 
 
+@probe
+def projects(api: Any, w: World, tag: str) -> Any:
+    listed = [(p.name, p.entity, p.path, p.url) for p in api.projects(w.entity)]
+    one = api.project(w.project, w.entity)
+    return listed, (one.name, one.entity, one.created_at, one.id, one.path)
+
+
 # ----------------------------------------------------------------------------- the test
 
 
