@@ -24,7 +24,7 @@ def engine(tmp_path_factory):
     eng.dispose()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(config=st.dictionaries(KEYS, JSON_VALUES, max_size=6),
        summary=st.dictionaries(KEYS, JSON_VALUES, max_size=6),
        tags=st.lists(st.text(max_size=5), max_size=3))
