@@ -62,6 +62,10 @@ from wandb_mirror.store import values as V
 from .query_fixtures import new_store, seed, spell, utc
 
 
+# The filter strategies are big; hypothesis warns when it renders their repr. Harmless.
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
+
+
 class _NaN(float):
     """NaN that equals NaN (correction 2) and fails every ordering comparison."""
 
