@@ -16,12 +16,13 @@ Layout (tables ``history_chunks`` and ``history_columns``, see ``docs/history-la
   chunk table hold and that is never returned as a key.
 
 Why: measured by ``bench/history_layouts.py`` on a 1M-step x 10-key run against one JSON text
-row per step and against per-chunk Parquet blobs (numbers and reasoning in
-``docs/history-layout.md`` and ``bench/RESULTS.md``). A full load into pandas opens ~700 Arrow
-arrays zero-copy (no per-row Python work: ~0.2 s vs ~54 s for JSON rows); a 500-point sampled view
-reads only the requested keys' blobs and decodes <= 500 values (tens of ms, vs ~50 s); a scan
-builds dicts from ``tolist()`` columns near CPython's dict-building floor; an append rewrites at
-most the one partial chunk. Chunk size 16384 and no compression won on measurement.
+row per step and against per-chunk Parquet blobs (table and reasoning in
+``docs/history-layout.md``, summary in ``bench/RESULTS.md``). On 2 shared vCPUs: full load into
+pandas 0.17 s (JSON rows 34 s: no per-row Python work, ~700 Arrow arrays opened zero-copy); a
+500-point 2-key sampled view 40 ms (JSON rows 39 s: only the requested keys' blobs are read and
+<= 500 values decoded); a paged dict scan 280k rows/s (about the speed of building 11-key dicts
+in CPython here); appending 1k steps 12 ms (one partial chunk rewritten); 500 runs x 20k steps x
+2 keys into one DataFrame 0.8 s. Chunk size 16384 and no compression won on measurement.
 
 Concurrency: one writer per run at a time (the sync worker); readers never block it (WAL).
 
