@@ -155,3 +155,32 @@ def test_installed_wheel_upgrades_its_own_database(tmp_path):
     where, revision = out.stdout.split()
     assert where.startswith(str(target))
     assert revision == head_revision()
+
+
+def test_older_store_is_upgraded_on_open_with_its_data(tmp_path):
+    path = tmp_path / "s.db"
+    engine = make_engine(path)
+    upgrade(engine, "0001")
+    with session_scope(engine) as s:
+        upsert_project(s, "e", "old")
+    engine.dispose()
+    engine = open_store(path)
+    assert current_revision(engine) == head_revision() != "0001"
+    assert _diff(engine) == []
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("select name from projects").scalar() == "old"
+
+
+def test_every_revision_downgrades_and_upgrades(tmp_path):
+    from alembic.script import ScriptDirectory
+
+    from wandb_mirror.store.schema import alembic_config
+
+    engine = make_engine(tmp_path / "s.db")
+    revisions = [r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
+    upgrade(engine)
+    for rev in revisions[1:]:  # newest first: step down one at a time, then back up
+        downgrade(engine, rev)
+        assert current_revision(engine) == rev
+    upgrade(engine)
+    assert _diff(engine) == []

@@ -110,3 +110,16 @@ def test_config_unwrapping_only_top_level():
 def test_dotted_key_and_nested_share_a_path():
     paths = [p for p, e, _ in V.flatten({"opt.lr": 1, "opt": {"lr": 2}})]
     assert paths.count("opt.lr") == 2
+
+
+def test_int_beyond_any_double_is_indexed_and_kept_exact(engine):  # noqa: D103
+    huge = 10**400
+    kind, num, nan, txt = V.scalar_fields(huge)
+    assert kind == V.NUMBER and num == float("inf") and txt == str(huge)
+    assert V.scalar_fields(-huge)[1] == float("-inf")
+    with session_scope(engine) as s:
+        project = upsert_project(s, "e", "huge")
+        upsert_runs(s, project, [{"name": "h", "summaryMetrics": V.dumps({"x": huge})}])
+    with session_scope(engine) as s:
+        run = s.scalar(select(Run).where(Run.run_id == "h"))
+        assert V.loads(run.summary_raw)["x"] == huge

@@ -109,8 +109,9 @@ def _json_text(value: Any) -> str | None:
 
 def _duration(summary: Mapping[str, Any], created: float | None, heartbeat: float | None) -> Any:
     wb = summary.get("_wandb")
-    if isinstance(wb, Mapping) and isinstance(wb.get("runtime"), (int, float)):
-        return wb["runtime"]
+    runtime = wb.get("runtime") if isinstance(wb, Mapping) else None
+    if isinstance(runtime, (int, float)) and not isinstance(runtime, bool):
+        return runtime
     runtime = summary.get("_runtime")
     if isinstance(runtime, (int, float)) and not isinstance(runtime, bool):
         return runtime

@@ -106,7 +106,11 @@ def scalar_fields(value: Any) -> tuple[int, Any, bool, str | None]:
     if isinstance(value, int):
         if INT64_MIN <= value <= INT64_MAX:
             return NUMBER, value, False, None
-        return NUMBER, float(value), False, str(value)
+        try:
+            approx = float(value)
+        except OverflowError:  # beyond any double: orders as ±infinity, equality by digits
+            approx = math.inf if value > 0 else -math.inf
+        return NUMBER, approx, False, str(value)
     if isinstance(value, float):
         if math.isnan(value):
             return NUMBER, None, True, None
