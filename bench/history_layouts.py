@@ -33,7 +33,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import text
 
 from wandb_mirror.store import history as H
 from wandb_mirror.store import open_store, session_scope
@@ -210,12 +209,10 @@ class ParquetChunks:
                 if last[1] < self.chunk_rows:  # fill the partial chunk
                     old = pq.read_table(pa.BufferReader(last[2])).to_pylist()
                     old = [{k: v for k, v in r.items() if v is not None} for r in old]
-                    take = self.chunk_rows - last[1]
                     rows = old + rows
                     no = last[0]
                     conn.exec_driver_sql("DELETE FROM bench_pq WHERE run_pk=? AND chunk_no=?",
                                          (run_pk, no))
-                    del take
             for i in range(0, len(rows), self.chunk_rows):
                 part = rows[i: i + self.chunk_rows]
                 conn.exec_driver_sql(
