@@ -18,7 +18,7 @@ Layout (tables ``history_chunks`` and ``history_columns``, see ``docs/history-la
 Why: measured by ``bench/history_layouts.py`` on a 1M-step x 10-key run against one JSON text
 row per step and against per-chunk Parquet blobs (table and reasoning in
 ``docs/history-layout.md``, summary in ``bench/RESULTS.md``). On 2 shared vCPUs: full load into
-pandas 0.17 s (JSON rows 34 s: no per-row Python work, ~700 Arrow arrays opened zero-copy); a
+pandas 0.17 s (JSON rows 34 s: no per-row Python work, ~620 Arrow arrays opened zero-copy); a
 500-point 2-key sampled view 40 ms (JSON rows 39 s: only the requested keys' blobs are read and
 <= 500 values decoded); a paged dict scan 280k rows/s (about the speed of building 11-key dicts
 in CPython here); appending 1k steps 12 ms (one partial chunk rewritten); 500 runs x 20k steps x
