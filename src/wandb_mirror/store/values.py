@@ -42,6 +42,11 @@ MAX_ARRAY_ELEMENTS = 4096
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
+# One encoder/decoder each: json.dumps/loads with non-default options build a new one per call,
+# which costs more than encoding a typical history row.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+_DECODER = json.JSONDecoder(strict=False)
+
 
 def dumps(obj: Any) -> str:
     """Serialise to JSON text that :func:`loads` turns back into an equal value.
@@ -49,14 +54,16 @@ def dumps(obj: Any) -> str:
     NaN and ±Infinity are written as the ``NaN``/``Infinity`` tokens (what W&B itself emits),
     big integers as exact digits, unicode unescaped.
     """
-    return json.dumps(obj, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+    return _ENCODER.encode(obj)
 
 
 def loads(text: str | bytes | None) -> Any:
     """Parse JSON text, accepting NaN/Infinity tokens and raw control characters."""
     if text is None:
         return None
-    return json.loads(text, strict=False)
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode("utf-8")
+    return _DECODER.decode(text)
 
 
 def _canon(obj: Any) -> Any:

@@ -695,15 +695,11 @@ def _parquet_pages(data: bytes, page: int) -> Iterable[list[dict[str, Any]]]:
     json_cols = {f.name for f in reader.schema_arrow
                  if f.metadata and f.metadata.get(b"wandb_mirror.encoding") == b"json"}
     for batch in reader.iter_batches(batch_size=max(1, page)):
-        cols = {name: batch.column(i).to_pylist() for i, name in enumerate(batch.schema.names)}
         rows: list[dict[str, Any]] = []
-        for i in range(batch.num_rows):
-            row = {}
-            for name, col in cols.items():
-                v = col[i]
-                if v is None:
-                    continue
-                row[name] = values.loads(v) if name in json_cols else v
+        for rec in batch.to_pylist():
+            row = {k: v for k, v in rec.items() if v is not None}
+            for name in json_cols & row.keys():
+                row[name] = values.loads(row[name])
             if "_step" in row:
                 row["_step"] = int(row["_step"])
                 rows.append(row)
