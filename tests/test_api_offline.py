@@ -171,3 +171,32 @@ def test_existing_download_needs_replace(api, res, tmp_path):
         f.download(root=str(tmp_path))
     f.download(root=str(tmp_path), exist_ok=True).close()
     f.download(root=str(tmp_path), replace=True).close()
+
+
+def test_caches_follow_store_writes(tmp_path):
+    """Cached run lists and sampled histories are dropped as soon as the store changes."""
+    from wandb_mirror import synth
+    from wandb_mirror.store import history as H
+    from wandb_mirror.store import open_store
+    from wandb_mirror.store.runs import get_project, upsert_runs
+
+    engine = open_store(tmp_path / "small.db")
+    res = synth.generate(engine, entity="c", project="p", runs=3, history_steps=10, sweeps=0,
+                         files_per_run=0, artifact_collections=0, reports=0)
+    api = wandb_mirror.Api(settings=mirror_settings(tmp_path / "small.db", "http://127.0.0.1:9"),
+                           db=engine, offline=True, max_age=None)
+    assert len(api.runs("c/p")) == 3
+    run = api.run(f"c/p/{res.run_ids[0]}")
+    rows = run.history(samples=100, keys=["loss"], pandas=False)
+    rows[0]["loss"] = "mutated by the caller"
+    again = run.history(samples=100, keys=["loss"], pandas=False)
+    assert again[0]["loss"] != "mutated by the caller"
+    last = rows[-1]["_step"]
+    with session_scope(engine) as s:
+        H.append_rows(s, run._pk, [{"_step": last + 5, "loss": 0.01}])
+        upsert_runs(s, get_project(s, "c", "p"), [{"name": "added01", "createdAt":
+                                                   "2030-01-01T00:00:00", "state": "finished"}])
+    assert run.history(samples=100, keys=["loss"], pandas=False)[-1] == {"_step": last + 5,
+                                                                         "loss": 0.01}
+    assert [r.id for r in api.runs("c/p")][-1] == "added01"
+    engine.dispose()

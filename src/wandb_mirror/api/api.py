@@ -41,6 +41,7 @@ from .artifacts import (
     find_artifact,
 )
 from .base import app_url
+from .cache import GenerationCache, StoreGeneration
 from .freshness import Freshness, db_file
 from .projects import Project, Projects
 from .reports import BetaReport, Reports
@@ -118,6 +119,7 @@ class Api:
         self._app_url = app_url(settings.base_url)
         self._default_entity: str | None = None
         self._run_lists = RunListCache(self._engine)
+        self._results = GenerationCache(StoreGeneration(self._engine), max_entries=256)
         self._freshness = Freshness(self._engine, max_age=self._max_age, offline=self._offline,
                                     clock=clock or time.time, refresh=self._refresh,
                                     base_url=settings.base_url)

@@ -1,11 +1,12 @@
 """The staleness contract (DESIGN.md): when a read may touch the network, and how.
 
 - A read of a project (its runs, a run, its history or files, sweeps, reports, artifacts)
-  first asks :meth:`Freshness.project`. A run's history is refreshed with its project: the
-  worker's incremental pass re-reads only runs that changed and appends only new steps. Online, the project is refreshed with the sync
+  first asks :meth:`Freshness.project`. Online, the project is refreshed with the sync
   worker (incremental: new runs, unfinished runs, new history steps) when it was never
   mirrored, when :meth:`Freshness.flush` marked it stale, or when its last refresh is older
-  than ``max_age`` seconds (``None``: never by itself). Otherwise no request is made.
+  than ``max_age`` seconds (``None``: never by itself). Otherwise no request is made. A
+  run's history is refreshed with its project: the worker re-reads only runs that changed
+  and appends only their new steps.
 - The age is measured with the injectable ``clock`` against this Api's own last refresh of
   the project, else the store's ``project_sync.last_sync_at`` (a daemon's or CLI sync counts).
 - Offline (``offline=True``): never a request; a project missing from the store raises

@@ -51,6 +51,16 @@ def sampled_rows(run: Run, *, samples: int | None, keys: Sequence[str] | None, x
     """Rows of ``run.history`` as dicts (see the module docstring)."""
     api = run._api
     api._project_pk(run.entity, run.project)
+    key = ("history", run._pk, tuple(keys) if keys else None, x_axis, stream, union, samples)
+    return api._results.get_or_compute(  # type: ignore[no-any-return]
+        key, lambda: _read_sampled(run, samples=samples, keys=keys, x_axis=x_axis,
+                                   stream=stream, union=union),
+        copy=lambda rows: [dict(r) for r in rows])
+
+
+def _read_sampled(run: Run, *, samples: int | None, keys: Sequence[str] | None, x_axis: str,
+                  stream: str, union: bool) -> list[dict[str, Any]]:
+    api = run._api
     with session_scope(api._engine, f"reading history of {'/'.join(run.path)}") as s:
         if keys:
             wanted = list(dict.fromkeys([x_axis, *keys]))

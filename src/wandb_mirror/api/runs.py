@@ -15,14 +15,13 @@ from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..query import runs_statement
 from ..store import history as H
 from ..store import runs as store_runs
 from ..store import values
 from ..store.engine import session_scope
-from ..store.models import ProjectSync
 from ..store.models import Run as RunRow
 from ..store.models import User as UserRow
 from .base import Attrs, Paginator
@@ -585,31 +584,18 @@ class Runs(Paginator[Run]):
 
 
 class RunListCache:
-    """Ordered run pks per (project, filters, order), reused while the project is unchanged.
-
-    The signature is the number of runs, the highest run pk and the project's sync stamps
-    (``last_attempt_at`` moves when any sync -- this Api's, the CLI's, a daemon's -- starts,
-    ``last_sync_at``/``last_error_at`` when it ends), so every sync invalidates it. Repeated
-    notebook queries then cost two index lookups instead of a sort. (Writes that bypass the
-    sync worker and change runs in place are not seen until the next sync.)
-    """
+    """Ordered run pks per (project, filters, order), reused while the store is unchanged
+    (see :mod:`wandb_mirror.api.cache`): repeated notebook queries then cost two ``stat``
+    calls instead of a filter and a sort. Each ``Runs`` keeps the list it first got."""
 
     MAX_ENTRIES = 64
 
     def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self._entries: dict[tuple[int, str, str], tuple[tuple[Any, ...], list[int]]] = {}
-        self._valid: set[tuple[str, str]] = set()
+        from .cache import GenerationCache, StoreGeneration
 
-    def _signature(self, session: Any, project_pk: int) -> tuple[Any, ...]:
-        # Narrow reads only (an index count, the rowid max, one project_sync row): reading
-        # synced_at of every run would touch every wide row.
-        count, top = session.execute(select(func.count(), func.max(RunRow.pk))
-                                     .where(RunRow.project_pk == project_pk)).one()
-        state = session.execute(select(ProjectSync.last_sync_at, ProjectSync.last_attempt_at,
-                                       ProjectSync.last_error_at)
-                                .where(ProjectSync.project_pk == project_pk)).first()
-        return (count, top, tuple(state) if state else None)
+        self.engine = engine
+        self._cache = GenerationCache(StoreGeneration(engine), self.MAX_ENTRIES)
+        self._valid: set[tuple[str, str]] = set()
 
     def validate(self, filters: Mapping[str, Any], order: str) -> None:
         """Compile ``filters``/``order`` once (nothing runs) so bad input fails early.
@@ -625,23 +611,18 @@ class RunListCache:
             self._valid.add(key)
 
     def get(self, project_pk: int, filters: Mapping[str, Any], order: str) -> list[int]:
-        """The ordered pks (computing them when the cache is cold or stale).
+        """The ordered pks (computed when the cache is cold or the store changed).
 
         Raises:
             FilterError: malformed filter or order.
         """
+        def compute() -> list[int]:
+            with session_scope(self.engine, f"listing runs of project {project_pk}") as s:
+                stmt = runs_statement(project_pk, filters, order).with_only_columns(RunRow.pk)
+                return list(s.scalars(stmt))
+
         key = (project_pk, values.canonical_json(filters), repr(order))
-        with session_scope(self.engine, f"listing runs of project {project_pk}") as s:
-            sig = self._signature(s, project_pk)
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] == sig:
-                return hit[1]
-            stmt = runs_statement(project_pk, filters, order).with_only_columns(RunRow.pk)
-            pks = list(s.scalars(stmt))
-        if len(self._entries) >= self.MAX_ENTRIES:
-            self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = (sig, pks)
-        return pks
+        return self._cache.get_or_compute(key, compute)  # type: ignore[no-any-return]
 
 
 def _empty_polars() -> Any:

@@ -1,0 +1,89 @@
+"""Read caches of the Api, valid for one "store generation".
+
+A commit to a SQLite store in WAL mode changes the ``-wal`` file (size or mtime) and a
+checkpoint changes the main file, so ``(mtime_ns, size)`` of both is a cheap token that moves
+whenever anything was written -- by this Api's refreshes, the CLI, a daemon or another
+process (the same rule ``serve`` uses). Stores that are not files (PostgreSQL, in-memory)
+give no token and are not cached. Cached values are copied on the way out, so callers may
+mutate what they get.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+__all__ = ["GenerationCache", "StoreGeneration"]
+
+
+class StoreGeneration:
+    """A token that changes whenever the store's files change (None: cannot tell)."""
+
+    def __init__(self, engine: Engine) -> None:
+        db = engine.url.database if engine.dialect.name == "sqlite" else None
+        if db and db != ":memory:" and not db.startswith("file:"):
+            self.paths: tuple[str, ...] | None = (db, db + "-wal")
+        else:
+            self.paths = None
+
+    def current(self) -> tuple[Any, ...] | None:
+        if self.paths is None:
+            return None
+        out: list[Any] = []
+        for path in self.paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                out.append(None)
+            else:
+                out.append((st.st_mtime_ns, st.st_size))
+        return tuple(out)
+
+
+class GenerationCache:
+    """An LRU of computed values, cleared when the store generation moves.
+
+    Args:
+        generation: the store's :class:`StoreGeneration`.
+        max_entries: entries kept.
+    """
+
+    def __init__(self, generation: StoreGeneration, max_entries: int = 128) -> None:
+        self.generation = generation
+        self.max_entries = max_entries
+        self._gen: Any = None
+        self._entries: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_compute(self, key: Any, compute: Callable[[], Any],
+                       copy: Callable[[Any], Any] = lambda v: v) -> Any:
+        """The cached value of ``key`` (computed on a miss), passed through ``copy``."""
+        gen = self.generation.current()
+        if gen is None:
+            return compute()
+        with self._lock:
+            if gen != self._gen:
+                self._entries.clear()
+                self._gen = gen
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return copy(self._entries[key])
+        self.misses += 1
+        value = compute()
+        with self._lock:
+            if self.generation.current() == gen == self._gen:
+                self._entries[key] = value
+                if len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+        return copy(value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
