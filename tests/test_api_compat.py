@@ -261,6 +261,36 @@ def projects(api: Any, w: World, tag: str) -> Any:
     return listed, (one.name, one.entity, one.created_at, one.id, one.path)
 
 
+@probe
+def lineage_and_collections(api: Any, w: World, tag: str) -> Any:
+    out = []
+    for name in w.artifact_names[:3]:
+        a = api.artifact(f"{w.path}/{name}")
+        logged = a.logged_by()
+        out.append(([r.id for r in a.used_by()], logged.id if logged else None))
+        coll = api.artifact_collection(a.type, f"{w.path}/{name.split(':')[0]}")
+        out.append((coll.name, coll.type, coll.description, coll.is_sequence(),
+                    [v.name for v in coll.artifacts()]))
+    return out
+
+
+@probe
+def run_extras(api: Any, w: World, tag: str) -> Any:
+    out = []
+    for rid in w.run_ids[:8]:
+        run = api.run(f"{w.path}/{rid}")
+        sweep = run.sweep
+        out.append((run.metadata, sweep.id if sweep else None, run.sweep_name))
+    return out
+
+
+@probe
+def histories_polars(api: Any, w: World, tag: str) -> Any:
+    runs = api.runs(w.path, {"state": "finished", "summary_metrics.loss": {"$lt": 1e9}})
+    frame = runs.histories(samples=5, keys=["loss"], format="polars")
+    return frame.to_pandas()
+
+
 # ----------------------------------------------------------------------------- the test
 
 
