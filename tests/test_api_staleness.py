@@ -246,3 +246,56 @@ def test_online_downloads_fetch_then_work_offline(tmp_path, server, upstream):
     oart.download(root=str(tmp_path / "art_offline"))
     oart.verify(str(tmp_path / "art_offline"))
     assert server.stats.requests == before
+
+
+def test_writes_pass_through_as_wandb_mutations(tmp_path, upstream, server):
+    """Against a server that implements the mutations, writes are sent as W&B sends them and
+    the project is marked stale so the next read refreshes it."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(body)
+            data = {"upsertBucket": {"bucket": {"id": "UnVuOjE="}}}
+            out = json.dumps({"data": data}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    clock = Clock()
+    make_api(tmp_path, server.url, clock).runs(PATH)[0]  # mirror it from serve first
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        api = make_api(tmp_path, url, clock, max_age=None)
+        run = api.run(f"{PATH}/{upstream[1].run_ids[0]}")
+        assert seen == []  # reads stayed local
+        run.tags = ["edited"]
+        run.notes = "new notes"
+        run.update()
+        ops = [b["query"].split("(")[0].split()[-1] for b in seen]
+        assert ops == ["UpsertBucket", "UpsertBucket"]  # run fields, then the summary
+        first = seen[0]["variables"]
+        assert first["id"] == run.storage_id and first["tags"] == ["edited"]
+        assert first["notes"] == "new notes"
+        assert json.loads(first["config"]) == json.loads(run.json_config)
+        assert json.loads(seen[1]["variables"]["summaryMetrics"])["_step"] == \
+            run.summary_metrics["_step"]
+        assert (ENTITY, PROJECT) in api._freshness._stale
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)

@@ -147,11 +147,15 @@ def _json_safe(obj: Any) -> Any:
 
 def upsert_run(run: Run) -> None:
     """``run.update()``: tags, notes, description, display name, group, job type, config."""
-    a = run._attrs
+    def field(name: str) -> Any:
+        # `run.tags = [...]` sets an instance attribute, `run.tags.append(...)` edits _attrs:
+        # both count, as upstream reads `self.tags`.
+        return getattr(run, name, None)
+
     execute_write(run._api, f"run.update() of {'/'.join(run.path)}", UPSERT_RUN, {
-        "id": run.storage_id, "tags": a.get("tags"), "description": a.get("description"),
-        "notes": a.get("notes"), "display_name": a.get("displayName"),
-        "config": run.json_config, "groupName": a.get("group"), "jobType": a.get("jobType"),
+        "id": run.storage_id, "tags": field("tags"), "description": field("description"),
+        "notes": field("notes"), "display_name": field("display_name"),
+        "config": run.json_config, "groupName": field("group"), "jobType": field("job_type"),
     }, run.entity, run.project)
 
 
