@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,18 +32,34 @@ def serve(db: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
+def _peak_rss(pid: int) -> int:
+    """VmHWM (peak resident set) of a live process, in bytes (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def timed_sync(url: str, db: Path, path: str, env: dict[str, str]) -> tuple[float, int, str]:
-    """(seconds, peak RSS bytes of the sync process, its summary)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """(seconds, peak RSS bytes of the sync process itself, its summary)."""
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "wandb_mirror", "sync", path, "--db", str(db),
-                          "--base-url", url, "--api-key", KEY, "--no-progress"],
-                         capture_output=True, text=True, env=env, timeout=3600)
+    proc = subprocess.Popen([sys.executable, "-m", "wandb_mirror", "sync", path, "--db", str(db),
+                             "--base-url", url, "--api-key", KEY, "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak = 0
+    deadline = time.monotonic() + 3600
+    while proc.poll() is None and time.monotonic() < deadline:
+        peak = max(peak, _peak_rss(proc.pid))
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=60)
     seconds = time.perf_counter() - start
-    if out.returncode != 0:
-        raise SystemExit(out.stderr)
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(rss, before) * 1024, out.stdout.strip()
+    if proc.returncode != 0:
+        raise SystemExit(err)
+    return seconds, peak, out.strip()
 
 
 def main() -> None:
