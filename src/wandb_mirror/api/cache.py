@@ -9,39 +9,14 @@ mutate what they get.
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine
+from ..store.generation import StoreGeneration
 
 __all__ = ["GenerationCache", "StoreGeneration"]
-
-
-class StoreGeneration:
-    """A token that changes whenever the store's files change (None: cannot tell)."""
-
-    def __init__(self, engine: Engine) -> None:
-        db = engine.url.database if engine.dialect.name == "sqlite" else None
-        if db and db != ":memory:" and not db.startswith("file:"):
-            self.paths: tuple[str, ...] | None = (db, db + "-wal")
-        else:
-            self.paths = None
-
-    def current(self) -> tuple[Any, ...] | None:
-        if self.paths is None:
-            return None
-        out: list[Any] = []
-        for path in self.paths:
-            try:
-                st = os.stat(path)
-            except OSError:
-                out.append(None)
-            else:
-                out.append((st.st_mtime_ns, st.st_size))
-        return tuple(out)
 
 
 class GenerationCache:
