@@ -3,7 +3,9 @@
 Fixed workload: a synthetic store of ``--runs`` runs (seed 0), served on 127.0.0.1; a client
 walks every page of ``project.runs`` with the exact document wandb 0.31 sends for
 ``api.runs(path, lazy=False)`` (and, second, the lightweight one), over one keep-alive
-connection per client thread, against the server running in its own process. Prints a table; not a test (nothing asserts a time).
+connection per client thread, against the server running in its own process: first
+with empty caches (cold: a sync worker walking a project once), then again (warm: identical
+requests are answered from the reply cache). Prints a table; not a test (nothing asserts a time).
 
     .venv/bin/python bench/serve_bench.py [--runs 2000] [--clients 1 4] [--passes 3]
 """
@@ -111,36 +113,46 @@ def main() -> None:
                        files_per_run=1, seed=0)
         print(f"synth: {args.runs} runs in {time.perf_counter() - t0:.1f} s")
     engine.dispose()
-    # The server runs in its own process, as `wandb-mirror serve` does, so the client's JSON
-    # parsing does not share a GIL with it.
+    print(f"\nServe: Runs pages of {args.per_page} "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)\n")
+    print("| fragment | clients | cold pages/s | cold server CPU ms/page | warm pages/s | "
+          "warm server CPU ms/page | runs/s (warm) |")
+    print("|---|---|---|---|---|---|---|")
+    try:
+        for lazy in (False, True):
+            query = runs_document(lazy)
+            for clients in args.clients:
+                cold, warm = run_server_passes(db, query, args.per_page, clients, args.passes)
+                name = "lightweight (lazy=True)" if lazy else "full (lazy=False)"
+                print(f"| {name} | {clients} | {cold[0]:.0f} | {cold[1]:.1f} | {warm[0]:.0f} | "
+                      f"{warm[1]:.1f} | {warm[0] * args.per_page:.0f} |", flush=True)
+    finally:
+        tmp.cleanup()
+
+
+def run_server_passes(db: Path, query: str, per_page: int, clients: int, passes: int
+                      ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """One fresh server process: a cold pass (empty caches), then ``passes`` warm ones.
+
+    Returns ``((pages/s, server CPU ms/page) cold, (median pages/s, median CPU ms/page) warm)``.
+    The server runs in its own process, as `wandb-mirror serve` does, so the client's JSON
+    parsing does not share a GIL with it.
+    """
     proc = subprocess.Popen([sys.executable, "-m", "wandb_mirror.server", "--db", str(db),
                              "--port", "0"], stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()
-        host, port = url.removeprefix("http://").split(":")
-        port = int(port)
-        n_runs = walk(host, port, runs_document(True), args.per_page)[1]
-        print(f"\nServe: Runs pages of {args.per_page} ({n_runs} runs, {args.passes} passes, "
-              f"median; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)\n")
-        print("| fragment | clients | pages/s (wall) | runs/s | server CPU ms/page | "
-              "pages/s per server core |")
-        print("|---|---|---|---|---|---|")
-        for lazy in (False, True):
-            query = runs_document(lazy)
-            measure(host, port, query, args.per_page, 1)  # warm caches
-            for clients in args.clients:
-                rates, cpu_per_page = [], []
-                for _ in range(args.passes):
-                    cpu0 = cpu_seconds(proc.pid)
-                    rate, _runs = measure(host, port, query, args.per_page, clients)
-                    pages = clients * -(-n_runs // args.per_page)
-                    rates.append(rate)
-                    cpu_per_page.append((cpu_seconds(proc.pid) - cpu0) / pages * 1000)
-                rate, cpu_ms = statistics.median(rates), statistics.median(cpu_per_page)
-                name = "lightweight (lazy=True)" if lazy else "full (lazy=False)"
-                per_core = f"{1000 / cpu_ms:.0f}" if cpu_ms else "n/a"
-                print(f"| {name} | {clients} | {rate:.0f} | {rate * args.per_page:.0f} | "
-                      f"{cpu_ms:.1f} | {per_core} |")
+        host, port_text = url.removeprefix("http://").split(":")
+        port = int(port_text)
+        results = []
+        for _ in range(passes + 1):
+            cpu0 = cpu_seconds(proc.pid)
+            rate, runs = measure(host, port, query, per_page, clients)
+            pages = clients * -(-(runs // clients) // per_page)
+            results.append((rate, (cpu_seconds(proc.pid) - cpu0) / max(1, pages) * 1000))
+        warm = results[1:]
+        return results[0], (statistics.median(r for r, _ in warm),
+                            statistics.median(c for _, c in warm))
     finally:
         proc.terminate()
         try:
@@ -148,7 +160,6 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=15)
-        tmp.cleanup()
 
 
 if __name__ == "__main__":

@@ -236,3 +236,20 @@ def test_parquet_export_option(synth_store, serve):
             (url,) = ph["parquetUrls"]
             table = pq.read_table(io.BytesIO(requests.get(url, timeout=TIMEOUT).content))
             assert table.column("_step").to_pylist() == [r["_step"] for r in H.read_rows(session, run.pk)]
+
+
+def test_reply_cache_serves_identical_requests_and_keeps_faults_first(synth_store, serve):
+    engine, _ = synth_store
+    server = serve(engine, test_mode=True)
+    body = {"query": 'query { project(name: "demo", entityName: "synth") { runCount } }',
+            "variables": {}, "operationName": ""}
+    first = gql(server.url, body=body)
+    second = gql(server.url, body=body)
+    assert first.content == second.content and len(server.replies._entries) >= 1
+    server.faults = Faults(script=["503"])
+    assert gql(server.url, body=body).status_code == 503  # faults apply before the cache
+    assert gql(server.url, body=body).status_code == 200
+    assert server.stats.snapshot()["operations"] == {"<anonymous>": 4}
+    errors = {"query": "{ viewer { nope } }", "variables": {}}
+    gql(server.url, body=errors)
+    assert all("nope" not in k[0] for k in server.replies._entries)  # errors are not cached

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from ..errors import ConfigError
 from ..store.schema import open_store
-from .cache import RunListCache, RunNodeCache, StoreGeneration
+from .cache import ReplyCache, RunListCache, RunNodeCache, StoreGeneration
 from .faults import Faults, Stats
 from .http import MirrorHTTPServer, key_is_well_formed
 from .nodes import ServeOptions
@@ -66,6 +66,7 @@ class MirrorServer:
         generation = StoreGeneration(engine)
         self.run_lists = RunListCache(generation)
         self.run_nodes = RunNodeCache(generation)
+        self.replies = ReplyCache(generation) if options.reply_cache else None
         self._httpd = MirrorHTTPServer((host, port), self)
         bound_host, bound_port = self._httpd.server_address[:2]
         shown = bound_host if ":" not in str(bound_host) else f"[{bound_host}]"

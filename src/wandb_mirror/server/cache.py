@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from ..query import runs_statement
 from ..store.models import Run
 
-__all__ = ["RunListCache", "RunNodeCache", "StoreGeneration"]
+__all__ = ["ReplyCache", "RunListCache", "RunNodeCache", "StoreGeneration"]
 
 
 class StoreGeneration:
@@ -132,3 +132,50 @@ class RunListCache(_Generational):
         if gen is not None:
             self._put(gen, key, pks)
         return pks
+
+
+class ReplyCache(_Generational):
+    """Encoded GraphQL replies by (document, variables, operation, base URL), byte-bounded.
+
+    Only error-free replies are kept. Identical requests within one store generation (a
+    notebook re-running a query, a client re-walking a listing) are answered from memory.
+    """
+
+    def __init__(self, generation: StoreGeneration, max_bytes: int = 64 * 1024 * 1024,
+                 max_reply_bytes: int = 4 * 1024 * 1024) -> None:
+        super().__init__(generation, max_entries=1 << 30)
+        self.max_bytes = max_bytes
+        self.max_reply_bytes = max_reply_bytes
+        self._bytes = 0
+
+    @staticmethod
+    def key(query: str, variables: Any, operation_name: Any, base_url: str) -> Any:
+        try:
+            var_text = json.dumps(variables, sort_keys=True, allow_nan=True)
+        except (TypeError, ValueError):
+            return None
+        return (query, var_text, operation_name or "", base_url)
+
+    def get(self, key: Any) -> tuple[Any, bytes] | None:
+        """``(token, reply)``; ``reply`` is None on a miss (pass ``token`` to :meth:`put`)."""
+        token = self._current()
+        if token is None or key is None:
+            return None, None  # type: ignore[return-value]
+        return token, self._get(key)
+
+    def put(self, token: Any, key: Any, reply: bytes) -> None:
+        if token is None or key is None or len(reply) > self.max_reply_bytes:
+            return
+        with self._lock:
+            if token != self._gen:
+                return
+            if not self._entries:
+                self._bytes = 0
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old)
+            self._entries[key] = reply
+            self._bytes += len(reply)
+            while self._bytes > self.max_bytes and self._entries:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= len(dropped)

@@ -251,11 +251,25 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
         prepared = prepare(payload["query"])
         if self._fault("/graphql", prepared.operation_name, "graphql"):
             return
+        cache = self.mirror.replies
+        token = key = None
+        if cache is not None and not prepared.errors:
+            key = cache.key(payload["query"], payload.get("variables"),
+                            payload.get("operationName"), self._base_url())
+            token, hit = cache.get(key)
+            if hit is not None:
+                self.mirror.stats.record(kind="graphql", operation=prepared.operation_name,
+                                         status=200)
+                self._send(200, hit, "application/json")
+                return
         with Session(self.mirror.engine) as session:
             result = execute_request(prepared, payload.get("variables"),
                                      payload.get("operationName"), self._context(session))
         self.mirror.stats.record(kind="graphql", operation=result.operation_name, status=200)
-        self._send_json(200, result.body)
+        body = _ENCODE(result.body).encode("ascii")
+        if cache is not None and "errors" not in result.body:
+            cache.put(token, key, body)
+        self._send(200, body, "application/json")
 
     # ------------------------------------------------------------------ files
     def _download(self, path: str, query: dict[str, list[str]]) -> None:

@@ -40,12 +40,15 @@ class ServeOptions:
             (default: "nothing exported", so clients page history over GraphQL).
         max_page_size: upper bound on ``first`` of any connection.
         secret: key for the signatures in file URLs (random per server by default).
+        reply_cache: keep encoded replies of identical requests for the current store
+            generation (any commit to the store empties it).
     """
 
     viewer_entity: str | None = None
     export_parquet: bool = False
     max_page_size: int = 10_000
     secret: bytes = b""
+    reply_cache: bool = True
 
 
 @dataclass
