@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import GraphQLError, RemoteError
 from .transport import Transport
@@ -85,3 +85,7 @@ class GraphQLClient:
     def get_bytes(self, url: str) -> bytes:
         """Download a file URL (credentials only go to the base URL's host)."""
         return self.transport.get_bytes(url)
+
+    def download(self, url: str, sink: BinaryIO) -> None:
+        """Stream a file URL into a binary file object."""
+        self.transport.download(url, sink)

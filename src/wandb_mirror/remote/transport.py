@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 import requests
@@ -128,8 +128,13 @@ class Transport:
         return base * self._rng.uniform(1.0, 1.25)
 
     def request(self, method: str, url: str, *, json: Any = None,
-                headers: Mapping[str, str] | None = None) -> requests.Response:
-        """Send a request; return the 2xx response or raise a RemoteError subclass."""
+                headers: Mapping[str, str] | None = None,
+                sink: BinaryIO | None = None) -> requests.Response:
+        """Send a request; return the 2xx response or raise a RemoteError subclass.
+
+        With ``sink``, a 2xx body is streamed into it (rewound first, so a retried download
+        never leaves a partial copy) instead of being held in memory.
+        """
         auth = self._auth_for(url)
         attempt = 0
         while True:
@@ -138,8 +143,18 @@ class Transport:
             try:
                 with self._slots:
                     resp = self.session.request(method, url, json=json, auth=auth,
-                                                headers=dict(headers or {}), timeout=self.timeout)
-                    content = resp.content  # read the body inside the slot
+                                                headers=dict(headers or {}), timeout=self.timeout,
+                                                stream=sink is not None)
+                    if sink is not None and 200 <= resp.status_code < 300:
+                        sink.seek(0)
+                        sink.truncate()
+                        size = 0
+                        for block in resp.iter_content(1 << 20):
+                            sink.write(block)
+                            size += len(block)
+                        nbytes = size
+                    else:
+                        nbytes = len(resp.content)  # read the body inside the slot
             except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                     requests.exceptions.InvalidSchema) as exc:
                 raise RemoteError(f"{method} {url}: not a usable URL ({exc}); the base URL must "
@@ -149,7 +164,7 @@ class Transport:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 status = resp.status_code
-                self.stats.record(status, len(content), attempt > 0)
+                self.stats.record(status, nbytes, attempt > 0)
                 if 200 <= status < 300:
                     return resp
                 problem = f"HTTP {status}: {_error_text(resp)}"
@@ -181,6 +196,10 @@ class Transport:
 
     def get_bytes(self, url: str) -> bytes:
         return self.request("GET", url).content
+
+    def download(self, url: str, sink: BinaryIO) -> None:
+        """Stream a file URL into ``sink`` (retried like every request)."""
+        self.request("GET", url, sink=sink)
 
 
 def _error_text(resp: requests.Response) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -379,20 +380,30 @@ class _ProjectSync:
         key = f"{self.path}:history"
         self.progress.start(key, f"{self.path} history rows")
         for url in urls:
-            for rows in _parquet_pages(self.client.get_bytes(url), self.opts.history_page_size):
-                if rows:
-                    exported_max = max(exported_max, int(rows[-1]["_step"]))
-                with session_scope(self.engine, f"storing history of {self.path}/{run_id}") as s:
-                    added = H.append_rows(s, run_pk, [r for r in rows if r["_step"] >= lo])
-                    state = s.get(RunSync, run_pk) or RunSync(run_pk=run_pk)
-                    s.add(state)
-                    state.history_last_step = exported_max
-                self.report.history_rows += added
-                self.progress.advance(key, added)
+            with tempfile.TemporaryFile() as spool:  # streamed to disk: memory stays bounded
+                self.client.download(url, spool)
+                spool.seek(0)
+                exported_max = self._ingest_parquet(run_id, run_pk, lo, spool, exported_max)
         start = exported_max + 1
         if live_steps:
             start = min(start, int(min(live_steps)))
         return max(lo, start)
+
+    def _ingest_parquet(self, run_id: str, run_pk: int, lo: int, source: Any,
+                        exported_max: int) -> int:
+        key = f"{self.path}:history"
+        for rows in _parquet_pages(source, self.opts.history_page_size):
+            self.check_stop()
+            if rows:
+                exported_max = max(exported_max, int(rows[-1]["_step"]))
+            with session_scope(self.engine, f"storing history of {self.path}/{run_id}") as s:
+                added = H.append_rows(s, run_pk, [r for r in rows if r["_step"] >= lo])
+                state = s.get(RunSync, run_pk) or RunSync(run_pk=run_pk)
+                s.add(state)
+                state.history_last_step = exported_max
+            self.report.history_rows += added
+            self.progress.advance(key, added)
+        return exported_max
 
     def _page_history(self, run_id: str, run_pk: int, lo: int, upstream_last: int) -> None:
         """Page ``history(minStep, maxStep)`` from ``lo`` to ``upstream_last``.
@@ -684,14 +695,14 @@ def _json_rows(items: Sequence[Any] | None) -> list[Any]:
     return [values.loads(r) if isinstance(r, str) else r for r in items]
 
 
-def _parquet_pages(data: bytes, page: int) -> Iterable[list[dict[str, Any]]]:
+def _parquet_pages(source: Any, page: int) -> Iterable[list[dict[str, Any]]]:
     """Rows of a parquet history export, ``page`` at a time; nulls are absent keys, and columns
     marked as JSON text by a wandb-mirror export are decoded."""
     import io
 
     import pyarrow.parquet as pq
 
-    reader = pq.ParquetFile(io.BytesIO(data))
+    reader = pq.ParquetFile(io.BytesIO(source) if isinstance(source, bytes) else source)
     json_cols = {f.name for f in reader.schema_arrow
                  if f.metadata and f.metadata.get(b"wandb_mirror.encoding") == b"json"}
     for batch in reader.iter_batches(batch_size=max(1, page)):
