@@ -144,6 +144,12 @@ def run_server_passes(db: Path, query: str, per_page: int, clients: int, passes:
         url = proc.stdout.readline().strip()
         host, port_text = url.removeprefix("http://").split(":")
         port = int(port_text)
+        # Warm the process itself (schema build, imports), not its caches.
+        conn = http.client.HTTPConnection(host, port, timeout=60)
+        conn.request("POST", "/graphql", json.dumps({"query": "{ viewer { id } }"}),
+                     {"Content-Type": "application/json", "Authorization": AUTH})
+        conn.getresponse().read()
+        conn.close()
         results = []
         for _ in range(passes + 1):
             cpu0 = cpu_seconds(proc.pid)

@@ -13,42 +13,17 @@ mtime), a checkpoint changes the main file, so ``(mtime_ns, size)`` of both is a
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ..query import runs_statement
+from ..store.generation import StoreGeneration
 from ..store.models import Run
 
-__all__ = ["ReplyCache", "RunListCache", "RunNodeCache", "StoreGeneration"]
-
-
-class StoreGeneration:
-    """A token that changes whenever the store's files change (None: cannot tell)."""
-
-    def __init__(self, engine: Engine) -> None:
-        db = engine.url.database if engine.dialect.name == "sqlite" else None
-        if db and db != ":memory:" and not db.startswith("file:"):
-            self.paths: tuple[str, ...] | None = (db, db + "-wal")
-        else:
-            self.paths = None
-
-    def current(self) -> tuple[Any, ...] | None:
-        if self.paths is None:
-            return None
-        out = []
-        for path in self.paths:
-            try:
-                st = os.stat(path)
-            except OSError:
-                out.append(None)
-            else:
-                out.append((st.st_mtime_ns, st.st_size))
-        return tuple(out)
+__all__ = ["ReplyCache", "RunListCache", "RunNodeCache", "StoreGeneration"]  # StoreGeneration: re-exported from store.generation
 
 
 class _Generational:
