@@ -133,6 +133,8 @@ def test_wheel_ships_migrations(tmp_path):
     assert "wandb_mirror/migrations/env.py" in names
     assert "wandb_mirror/migrations/script.py.mako" in names
     assert any(n.startswith("wandb_mirror/migrations/versions/0001") for n in names)
+    assert "wandb_mirror/server/schema.graphql" in names
+    assert "wandb_mirror/py.typed" in names
 
 
 def test_installed_wheel_upgrades_its_own_database(tmp_path):

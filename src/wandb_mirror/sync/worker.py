@@ -18,10 +18,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 
-from ..errors import (GraphQLError, MirrorError, NotMirroredError, RemoteError, StoreError,
-                      SyncInterrupted)
+from ..errors import GraphQLError, MirrorError, NotMirroredError, StoreError, SyncInterrupted
 from ..remote import queries as Q
 from ..remote.client import GraphQLClient
 from ..store import artifacts as A
@@ -32,7 +31,7 @@ from ..store import sweeps as S
 from ..store import values
 from ..store.engine import session_scope
 from ..store.models import ArtifactCollection, Project, ProjectSync, Run, RunSync
-from ..store.runs import TERMINAL_STATES, get_project, get_run, now_iso, upsert_project, upsert_runs
+from ..store.runs import TERMINAL_STATES, get_run, now_iso, upsert_project, upsert_runs
 from .details import RunPlan, batches, details_document
 from .progress import NullProgress, Progress
 
@@ -391,13 +390,22 @@ class _ProjectSync:
 
     def _ingest_parquet(self, run_id: str, run_pk: int, lo: int, source: Any,
                         exported_max: int) -> int:
+        """Append a parquet export batch by batch, columnar (no per-row dicts), each batch
+        with its watermark in one transaction."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         key = f"{self.path}:history"
-        for rows in _parquet_pages(source, self.opts.history_page_size):
+        reader = pq.ParquetFile(source)
+        batch_rows = max(H.CHUNK_ROWS, self.opts.history_page_size)
+        for batch in reader.iter_batches(batch_size=batch_rows):
             self.check_stop()
-            if rows:
-                exported_max = max(exported_max, int(rows[-1]["_step"]))
+            table = pa.Table.from_batches([batch], schema=reader.schema_arrow)
+            if "_step" in table.column_names and table.num_rows:
+                steps = table.column("_step").to_numpy()
+                exported_max = max(exported_max, int(steps.max()))
             with session_scope(self.engine, f"storing history of {self.path}/{run_id}") as s:
-                added = H.append_rows(s, run_pk, [r for r in rows if r["_step"] >= lo])
+                added = H.append_arrow(s, run_pk, table)
                 state = s.get(RunSync, run_pk) or RunSync(run_pk=run_pk)
                 s.add(state)
                 state.history_last_step = exported_max
@@ -693,29 +701,6 @@ def _json_rows(items: Sequence[Any] | None) -> list[Any]:
     if all(isinstance(r, str) for r in items):
         return values.loads("[" + ",".join(items) + "]")
     return [values.loads(r) if isinstance(r, str) else r for r in items]
-
-
-def _parquet_pages(source: Any, page: int) -> Iterable[list[dict[str, Any]]]:
-    """Rows of a parquet history export, ``page`` at a time; nulls are absent keys, and columns
-    marked as JSON text by a wandb-mirror export are decoded."""
-    import io
-
-    import pyarrow.parquet as pq
-
-    reader = pq.ParquetFile(io.BytesIO(source) if isinstance(source, bytes) else source)
-    json_cols = {f.name for f in reader.schema_arrow
-                 if f.metadata and f.metadata.get(b"wandb_mirror.encoding") == b"json"}
-    for batch in reader.iter_batches(batch_size=max(1, page)):
-        rows: list[dict[str, Any]] = []
-        for rec in batch.to_pylist():
-            row = {k: v for k, v in rec.items() if v is not None}
-            for name in json_cols & row.keys():
-                row[name] = values.loads(row[name])
-            if "_step" in row:
-                row["_step"] = int(row["_step"])
-                rows.append(row)
-        rows.sort(key=lambda r: r["_step"])
-        yield rows
 
 
 def _merge(first: Iterable[str], second: Iterable[str]) -> list[str]:
