@@ -342,9 +342,7 @@ class Run(Attrs):
             frame = H.to_pandas(s, self._pk, keys=keys, stream=stream, min_step=min_step,
                                 max_step=max_step, union=union)
         if format == "polars":
-            import polars as pl
-
-            return pl.from_pandas(frame)
+            return _polars().from_pandas(frame)
         return frame
 
     def scan_history(self, keys: list[str] | None = None, page_size: int = 1000,
@@ -531,8 +529,7 @@ class Runs(Paginator[Run]):
         if keys and format != "default" and stream == "default":
             frame = self._histories_frame(runs, samples, keys, x_axis, union)
             if format == "polars":
-                import polars as pl
-
+                pl = _polars()
                 return pl.from_pandas(frame) if len(frame.columns) else pl.DataFrame()
             return frame
         out: list[dict[str, Any]] = []
@@ -557,9 +554,7 @@ class Runs(Paginator[Run]):
         combined = pd.concat(frames).reset_index(drop=True)
         combined = combined[sorted(combined.columns)]
         if format == "polars":
-            import polars as pl
-
-            return pl.from_pandas(combined)
+            return _polars().from_pandas(combined)
         return combined
 
     def _histories_frame(self, runs: list[Run], samples: int | None, keys: list[str],
@@ -626,9 +621,17 @@ class RunListCache:
 
 
 def _empty_polars() -> Any:
-    import polars as pl
+    return _polars().DataFrame()
 
-    return pl.DataFrame()
+
+def _polars() -> Any:
+    """The polars module, or a clear error saying how to install it."""
+    try:
+        import polars
+    except ImportError:
+        raise ImportError("format='polars' needs the polars package: "
+                          "pip install 'wandb-mirror[polars]'") from None
+    return polars
 
 
 def _users(session: Any, rows: Sequence[RunRow]) -> dict[int, UserRow]:
