@@ -264,3 +264,37 @@ def test_parquet_exports_are_ingested_and_only_the_tail_paged(tmp_path):
             assert dumps(got) == dumps(want), run.run_id
     # finished runs came from parquet, so far fewer history pages than steps/page_size
     assert stats["operations"].get("MirrorHistory", 0) < 4 * 200 / 50
+
+
+def test_interrupted_between_a_long_history_and_its_batch_loses_nothing(tmp_path):
+    """A stop (or crash) after a run's long history was paged but before its events, files
+    and artifact links were fetched must leave the run unfinished, so the next sync fetches
+    them (a bug the kill -9 test once caught)."""
+    import threading
+
+    from wandb_mirror.errors import SyncInterrupted
+    from wandb_mirror.sync.progress import Progress
+
+    a = make_upstream(tmp_path / "a.db", runs=1, history_steps=120)
+    stop = threading.Event()
+
+    class StopAfterHistory(Progress):
+        rows = 0
+
+        def advance(self, key, amount=1, total=None):
+            if key.endswith(":history"):
+                self.rows += amount
+                if self.rows >= 120:
+                    stop.set()
+
+    with make_server(a) as server:
+        settings = load_settings(env={}, db=str(tmp_path / "b.db"), base_url=server.url,
+                                 api_key=KEY, history_page_size=20)
+        with pytest.raises(SyncInterrupted):
+            run_sync(settings, [PATH], progress=StopAfterHistory(), stop=stop)
+        b = open_store(tmp_path / "b.db")
+        with session_scope(b) as s:
+            run = s.scalar(select(Run))
+            assert H.row_count(s, run.pk) == 120 and H.row_count(s, run.pk, "events") == 0
+        assert run_sync(settings, [PATH]).skipped == []
+    same_project(a, b, "synth", "demo")

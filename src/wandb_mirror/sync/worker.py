@@ -230,8 +230,13 @@ class _ProjectSync:
             return
         self.progress.start(key, f"{self.path} history/files", total=len(run_ids))
         plans, singles = self._plan_details(run_ids)
+        failed: set[str] = set()
         for run_id in singles:  # long histories: parquet exports and paged windows
-            self._guarded(run_id, lambda r=run_id: self.pull_history(r))
+            # Not complete yet: the run's events/files/artifacts come in a batch below, and
+            # only then is the run recorded as synced (a kill in between must not lose them).
+            if not self._guarded(run_id, lambda r=run_id: self.pull_history(r), complete=False):
+                failed.add(run_id)
+        plans = [p for p in plans if p.run_id not in failed]
         for batch in batches(plans, max(1, self.opts.history_page_size)):
             self.check_stop()
             query, variables = details_document(batch)
@@ -317,12 +322,12 @@ class _ProjectSync:
         if self.opts.artifacts:
             self.pull_run_artifacts(run_id)
 
-    def _guarded(self, run_id: str, work: Any) -> None:
-        """Run ``work``; record success, or record the error and skip the run."""
+    def _guarded(self, run_id: str, work: Any, *, complete: bool = True) -> bool:
+        """Run ``work``; on success record the run as synced (when ``complete``), on a data
+        error record the error and skip the run. Returns whether ``work`` succeeded."""
         self.check_stop()
         try:
             work()
-            self._run_state(run_id, error=None)
         except SyncInterrupted:
             raise
         except (GraphQLError, StoreError, ValueError, NotMirroredError) as exc:
@@ -330,6 +335,10 @@ class _ProjectSync:
             log.warning("skipping %s", msg)
             self.report.skipped.append(msg)
             self._run_state(run_id, error=str(exc))
+            return False
+        if complete:
+            self._run_state(run_id, error=None)
+        return True
 
     def _run_row(self, s: Any, run_id: str) -> Run:
         run = get_run(s, self.project_pk, run_id)
