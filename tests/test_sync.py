@@ -298,3 +298,22 @@ def test_interrupted_between_a_long_history_and_its_batch_loses_nothing(tmp_path
             assert H.row_count(s, run.pk) == 120 and H.row_count(s, run.pk, "events") == 0
         assert run_sync(settings, [PATH]).skipped == []
     same_project(a, b, "synth", "demo")
+
+
+def test_sweeps_and_reports_deleted_upstream_are_marked_and_hidden(tmp_path):
+    from wandb_mirror.store.models import Report, Sweep
+
+    a = make_upstream(tmp_path / "a.db", runs=3)
+    with make_server(a) as server:
+        sync(tmp_path / "b.db", server)
+        with session_scope(a) as s:
+            sweep = s.scalars(select(Sweep.name)).first()
+            report = s.scalars(select(Report.upstream_id)).first()
+            s.execute(update(Sweep).where(Sweep.name == sweep).values(deleted_at="2030-01-01"))
+            s.execute(Report.__table__.delete().where(Report.upstream_id == report))
+        sync(tmp_path / "b.db", server)
+    b = open_store(tmp_path / "b.db")
+    same_project(a, b, "synth", "demo")
+    with session_scope(b) as s:
+        assert s.scalar(select(Sweep.deleted_at).where(Sweep.name == sweep)) is not None
+        assert s.scalar(select(Report.deleted_at).where(Report.upstream_id == report)) is not None

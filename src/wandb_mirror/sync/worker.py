@@ -30,7 +30,7 @@ from ..store import reports as R
 from ..store import sweeps as S
 from ..store import values
 from ..store.engine import session_scope
-from ..store.models import ArtifactCollection, Project, ProjectSync, Run, RunSync
+from ..store.models import ArtifactCollection, Project, ProjectSync, Report, Run, RunSync, Sweep
 from ..store.runs import TERMINAL_STATES, get_run, now_iso, upsert_project, upsert_runs
 from .details import RunPlan, batches, details_document
 from .progress import NullProgress, Progress
@@ -545,13 +545,27 @@ class _ProjectSync:
                 S.upsert_sweeps(s, s.get(Project, self.project_pk), nodes)
             seen.update(n["name"] for n in nodes)
             self.report.sweeps += len(nodes)
+        self._mark_gone(Sweep, Sweep.name, seen)
 
     def pull_reports(self) -> None:
+        seen: set[str] = set()
         for _, nodes in self.client.pages(Q.REPORTS, self.vars, ("project", "allViews"),
                                           first=self.opts.page_size):
             with session_scope(self.engine, f"storing reports of {self.path}") as s:
                 R.upsert_reports(s, s.get(Project, self.project_pk), nodes)
+            seen.update(n["id"] for n in nodes)
             self.report.reports += len(nodes)
+        self._mark_gone(Report, Report.upstream_id, seen)
+
+    def _mark_gone(self, model: Any, key: Any, seen: set[str]) -> None:
+        """After a complete listing: mark the project's objects it did not hold as deleted
+        upstream (kept, hidden from listings; a later listing holding them revives them)."""
+        with session_scope(self.engine, f"marking deleted {model.__tablename__} of {self.path}") as s:
+            stamp = now_iso()
+            for row in s.scalars(select(model).where(model.project_pk == self.project_pk,
+                                                     model.deleted_at.is_(None))):
+                if getattr(row, key.key) not in seen:
+                    row.deleted_at = stamp
 
     def pull_artifacts(self) -> None:
         types: list[dict[str, Any]] = []
