@@ -261,7 +261,7 @@ ORDER_CASES = [
     ("plus_created_at", "+created_at", "rd ra rb rc re"),
     ("unsigned_is_desc", "created_at", "re rc rb ra rd"),
     ("minus_createdAt", "-createdAt", "re rc rb ra rd"),
-    ("summary_asc_nan_smallest", "+summary_metrics.loss", "rb rd ra re rc"),
+    ("summary_asc_nan_last", "+summary_metrics.loss", "rd ra re rc rb"),
     ("summary_desc", "-summary_metrics.loss", "rc re ra rd rb"),
     ("mixed_types_asc", "+summary_metrics.acc", "rb ra re rd rc"),
     ("mixed_types_desc", "-summary_metrics.acc", "rd re ra rb rc"),

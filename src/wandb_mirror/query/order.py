@@ -7,10 +7,12 @@ Rules (``reference/wandb-protocol.md`` §4.2, plus what upstream leaves unsaid):
 - Keys are the filter keys of :mod:`.keys` (all spellings): ``created_at``, ``heartbeat_at``,
   ``updated_at``, ``display_name``, ``name``, ``state``, ``config.<k>(.value)``,
   ``summary_metrics.<k>``, other run columns.
-- Runs whose value is missing **or null** sort last in both directions.
+- Runs whose value is missing, null **or NaN** sort last in both directions (upstream's order
+  for NaN is unverified; MongoDB would put NaN first ascending, so ``best_run()`` of a
+  minimising sweep would pick a diverged run).
 - Values of different types sort by type class in MongoDB's BSON order — numbers < strings <
-  objects < arrays < booleans < timestamps — reversed as a whole for descending; NaN is the
-  smallest number; arrays and objects sort by their canonical JSON text (not Mongo's
+  objects < arrays < booleans < timestamps — reversed as a whole for descending; arrays and
+  objects sort by their canonical JSON text (not Mongo's
   element-wise array rule).
 - Ties (and the end of every order) are broken by ``created_ts`` ascending, then ``Run.pk``, so
   paging is deterministic.
@@ -82,9 +84,11 @@ def key_clauses(spec: KeySpec, ascending: bool) -> list[ColumnElement[Any]]:
     col = spec.order_column
     if col is not None:
         return [col.is_(None), col.asc() if ascending else col.desc()]
-    rank = _value_subquery(spec, case(_RANK, value=RunValue.kind, else_=None))
+    # NaN ranks like a missing value, so diverged runs sort last both ways (best_run never
+    # picks one); other values rank by their type class.
+    rank = _value_subquery(spec, case((RunValue.nan == True, None),  # noqa: E712
+                                      else_=case(_RANK, value=RunValue.kind, else_=None)))
     value = _value_subquery(spec, sort_value(RunValue))
-    # NaN is stored as num NULL: first among numbers ascending, last descending (smallest).
     if ascending:
         return [func.coalesce(rank, 99).asc(), value.asc().nulls_first()]
     return [func.coalesce(rank, -1).desc(), value.desc().nulls_last()]
