@@ -178,3 +178,9 @@ def test_every_command_has_help_with_an_example():
         out = cli(*command, "--help")
         assert out.returncode == 0, (command, out.stderr)
         assert "Example" in out.stdout, command
+
+
+def test_default_store_location_is_created_on_first_use(tmp_path):
+    out = cli("status", env={"XDG_DATA_HOME": str(tmp_path / "data"), "HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "data" / "wandb-mirror" / "store.db").exists()

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import Settings, load_settings
+from .config import Settings, load_settings, prepare_db_location
 from .errors import MirrorError, SyncInterrupted
 
 __all__ = ["main"]
@@ -21,7 +21,9 @@ class _Context:
         self.config = config
 
     def settings(self, **overrides: Any) -> Settings:
-        return load_settings(self.config, **overrides)
+        settings = load_settings(self.config, **overrides)
+        prepare_db_location(settings.db)
+        return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -23,7 +23,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_AGE", "Settings", "default_db_path", "load_settings"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_AGE", "Settings", "default_db_path", "load_settings",
+           "prepare_db_location"]
 
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 DEFAULT_MAX_AGE = 15 * 60.0
@@ -33,6 +34,14 @@ APP_NAME = "wandb-mirror"
 def default_db_path() -> Path:
     """``<user data dir>/wandb-mirror/store.db``."""
     return Path(platformdirs.user_data_dir(APP_NAME)) / "store.db"
+
+
+def prepare_db_location(db: str) -> str:
+    """Create the default store's directory on first use (a path the user named is left as
+    given, so a typo there is an error, not a new directory); returns ``db``."""
+    if db == str(default_db_path()):
+        default_db_path().parent.mkdir(parents=True, exist_ok=True)
+    return db
 
 
 def default_config_path() -> Path:

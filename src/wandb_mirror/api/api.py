@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from ..config import Settings, load_settings
+from ..config import Settings, load_settings, prepare_db_location
 from ..errors import NotMirroredError, OfflineError
 from ..paths import PathDefaults, parse_artifact_path, parse_path, parse_project_path
 from ..remote import GraphQLClient, Transport
@@ -114,7 +114,8 @@ class Api:
         self.api_key = settings.api_key
         self._offline = bool(settings.offline if offline is None else offline)
         self._max_age = settings.max_age if max_age is _UNSET else max_age
-        self._engine = open_store(db if isinstance(db, Engine) else settings.db)
+        self._engine = open_store(db if isinstance(db, Engine)
+                                  else prepare_db_location(settings.db))
         self._client_obj = client
         self._app_url = app_url(settings.base_url)
         self._default_entity: str | None = None

@@ -182,7 +182,11 @@ class Transport:
                 raise cls(f"{method} {url} failed after {attempt + 1} attempts: {problem}",
                           status=status, url=url)
             delay = min(wait, RETRY_AFTER_CAP) if wait is not None else self.backoff(attempt)
-            log.info("retrying %s %s in %.2fs (%s)", method, url, delay, problem)
+            # Quiet for the odd blip; say so once a server keeps failing (a user waiting on a
+            # CLI sees why it is slow).
+            log.log(logging.WARNING if attempt >= 2 else logging.INFO,
+                    "retrying %s %s in %.1fs (attempt %d of %d): %s", method, url, delay,
+                    attempt + 2, self.max_retries + 1, problem)
             self._sleep(delay)
             attempt += 1
 
