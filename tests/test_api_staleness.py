@@ -299,3 +299,36 @@ def test_writes_pass_through_as_wandb_mutations(tmp_path, upstream, server):
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
+
+
+def test_a_run_started_after_the_last_refresh_is_found_online(tmp_path, server, upstream):
+    """Within max_age a run the store lacks triggers one incremental refresh (online), so a
+    run started a moment ago is found; a run that does not exist still raises, and offline a
+    miss never touches the network."""
+    from sqlalchemy import delete
+
+    from wandb_mirror.store.models import Run as RunRow
+
+    engine, result = upstream
+    clock = Clock()
+    api = make_api(tmp_path, server.url, clock)
+    assert len(api.runs(PATH)) == len(result.run_ids)
+    with session_scope(engine) as s:
+        upsert_runs(s, get_project(s, ENTITY, PROJECT), [{
+            "name": "fresh001", "id": "UnVuOmZyZXNo", "state": "running",
+            "createdAt": "2030-02-01T00:00:00", "config": "{}", "summaryMetrics": "{}",
+            "tags": []}])
+    try:
+        before = server.stats.requests
+        assert api.run(f"{PATH}/fresh001").id == "fresh001"  # no clock advance needed
+        assert server.stats.requests > before
+        with pytest.raises(ValueError, match="Could not find run"):
+            api.run(f"{PATH}/nosuchrun")
+        offline = make_api(tmp_path, server.url, clock, offline=True)
+        quiet = server.stats.requests
+        with pytest.raises(ValueError, match="Could not find run"):
+            offline.run(f"{PATH}/nosuchrun2")
+        assert server.stats.requests == quiet
+    finally:
+        with session_scope(engine) as s:
+            s.execute(delete(RunRow).where(RunRow.run_id == "fresh001"))

@@ -648,14 +648,20 @@ def load_run(api: Api, entity: str, project: str, run_id: str) -> Run:
         ValueError: the run is not in the store (``wandb.Api`` raises a ``CommError``
             subclass of ValueError too).
     """
-    pk = api._project_pk(entity, project)
-    with session_scope(api._engine, f"reading run {entity}/{project}/{run_id}") as s:
-        row = store_runs.get_run(s, pk, run_id)
-        if row is None or row.deleted_at is not None:
-            raise RunNotFoundError(f"Could not find run {entity}/{project}/{run_id} in the store"
-                                   f"{' (offline)' if api._offline else ''}")
-        user = s.get(UserRow, row.user_pk) if row.user_pk is not None else None
-    return Run(api, entity, project, row, user, pk)
+    for attempt in range(2):
+        pk = api._project_pk(entity, project)
+        with session_scope(api._engine, f"reading run {entity}/{project}/{run_id}") as s:
+            row = store_runs.get_run(s, pk, run_id)
+            if row is not None and row.deleted_at is None:
+                user = s.get(UserRow, row.user_pk) if row.user_pk is not None else None
+                return Run(api, entity, project, row, user, pk)
+        if api._offline or attempt:
+            break
+        # Online, a run the store does not hold may have started since the last refresh:
+        # refresh the project once (incrementally) before saying it does not exist.
+        api._freshness.mark_stale(entity, project)
+    raise RunNotFoundError(f"Could not find run {entity}/{project}/{run_id} in the store"
+                           f"{' (offline)' if api._offline else ''}")
 
 
 class RunNotFoundError(ValueError):
