@@ -317,3 +317,19 @@ def test_sweeps_and_reports_deleted_upstream_are_marked_and_hidden(tmp_path):
     with session_scope(b) as s:
         assert s.scalar(select(Sweep.deleted_at).where(Sweep.name == sweep)) is not None
         assert s.scalar(select(Report.deleted_at).where(Report.upstream_id == report)) is not None
+
+
+def test_a_refused_batched_request_falls_back_to_one_run_at_a_time(upstream, tmp_path):
+    """A server that rejects the aliased details document (here: HTTP 400 for it) still gets
+    a complete sync, run by run."""
+    a, server = upstream
+    server.faults = __import__("wandb_mirror.server", fromlist=["Faults"]).Faults(
+        operations=["MirrorRunDetails"], paths=("/graphql",), p_5xx=1.0, codes_5xx=(400,))
+    try:
+        result = sync(tmp_path / "b.db", server)
+        ops = server.stats.snapshot()["operations"]
+    finally:
+        server.faults = None
+    assert result.skipped == []
+    assert ops.get("MirrorHistory", 0) > 0 and ops.get("MirrorFiles", 0) > 0
+    same_project(a, open_store(tmp_path / "b.db"), "synth", "demo")

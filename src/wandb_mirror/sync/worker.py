@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from ..errors import GraphQLError, MirrorError, NotMirroredError, StoreError, SyncInterrupted
+from ..errors import (GraphQLError, MirrorError, NotMirroredError, RemoteError, StoreError,
+                      SyncInterrupted)
 from ..remote import queries as Q
 from ..remote.client import GraphQLClient
 from ..store import artifacts as A
@@ -242,7 +243,11 @@ class _ProjectSync:
             query, variables = details_document(batch)
             try:
                 data = self.client.execute(query, {**self.vars, **variables})
-            except GraphQLError as exc:
+            except (GraphQLError, RemoteError) as exc:
+                # A server may refuse a large aliased document (GraphQL errors, or HTTP 400/413
+                # for query complexity): fall back to one run at a time.
+                if not isinstance(exc, GraphQLError) and exc.status not in (400, 413, 422):
+                    raise
                 log.warning("batched details failed (%s); retrying run by run", exc)
                 for plan in batch:
                     self._guarded(plan.run_id, lambda r=plan.run_id: self._pull_one(r))
