@@ -191,7 +191,7 @@ class _ProjectSync:
             self.report.runs += len(nodes)
             self.progress.advance(key, len(nodes), total=total)
         if listing_all:
-            self._mark_deleted(seen)
+            self.report.runs_deleted = self._mark_gone(Run, Run.run_id, seen)
         self.report.runs_changed = len(changed)
         return _merge(changed, self._unfinished_details())
 
@@ -206,16 +206,6 @@ class _ProjectSync:
                 | (RunSync.seen_state.is_distinct_from(Run.state))
             ).order_by(Run.created_ts, Run.pk)).scalars().all()
         return list(rows)
-
-    def _mark_deleted(self, seen: set[str]) -> None:
-        with session_scope(self.engine, f"marking deleted runs of {self.path}") as s:
-            gone = [r for r in s.scalars(select(Run).where(
-                Run.project_pk == self.project_pk, Run.deleted_at.is_(None)))
-                if r.run_id not in seen]
-            stamp = now_iso()
-            for run in gone:
-                run.deleted_at = stamp
-            self.report.runs_deleted = len(gone)
 
     # ----------------------------------------------------------------- per run
 
@@ -543,34 +533,38 @@ class _ProjectSync:
     # ----------------------------------------------------------------- project objects
 
     def pull_sweeps(self) -> None:
-        seen: set[str] = set()
-        for _, nodes in self.client.pages(Q.SWEEPS, self.vars, ("project", "sweeps"),
-                                          first=self.opts.page_size):
-            with session_scope(self.engine, f"storing sweeps of {self.path}") as s:
-                S.upsert_sweeps(s, s.get(Project, self.project_pk), nodes)
-            seen.update(n["name"] for n in nodes)
-            self.report.sweeps += len(nodes)
-        self._mark_gone(Sweep, Sweep.name, seen)
+        self.report.sweeps += self._pull_listing(Q.SWEEPS, "sweeps", S.upsert_sweeps,
+                                                 Sweep, Sweep.name, "name")
 
     def pull_reports(self) -> None:
-        seen: set[str] = set()
-        for _, nodes in self.client.pages(Q.REPORTS, self.vars, ("project", "allViews"),
-                                          first=self.opts.page_size):
-            with session_scope(self.engine, f"storing reports of {self.path}") as s:
-                R.upsert_reports(s, s.get(Project, self.project_pk), nodes)
-            seen.update(n["id"] for n in nodes)
-            self.report.reports += len(nodes)
-        self._mark_gone(Report, Report.upstream_id, seen)
+        self.report.reports += self._pull_listing(Q.REPORTS, "allViews", R.upsert_reports,
+                                                  Report, Report.upstream_id, "id")
 
-    def _mark_gone(self, model: Any, key: Any, seen: set[str]) -> None:
+    def _pull_listing(self, query: str, field_: str, upsert: Any, model: Any, key: Any,
+                      node_key: str) -> int:
+        """Page a whole project listing (sweeps, reports) into the store, then mark what it
+        no longer holds as deleted; returns the number of objects listed."""
+        seen: set[str] = set()
+        for _, nodes in self.client.pages(query, self.vars, ("project", field_),
+                                          first=self.opts.page_size):
+            with session_scope(self.engine, f"storing {field_} of {self.path}") as s:
+                upsert(s, s.get(Project, self.project_pk), nodes)
+            seen.update(n[node_key] for n in nodes)
+        self._mark_gone(model, key, seen)
+        return len(seen)
+
+    def _mark_gone(self, model: Any, key: Any, seen: set[str]) -> int:
         """After a complete listing: mark the project's objects it did not hold as deleted
-        upstream (kept, hidden from listings; a later listing holding them revives them)."""
+        upstream (kept, hidden from listings; a later listing holding them revives them).
+        Returns how many were marked."""
         with session_scope(self.engine, f"marking deleted {model.__tablename__} of {self.path}") as s:
             stamp = now_iso()
-            for row in s.scalars(select(model).where(model.project_pk == self.project_pk,
-                                                     model.deleted_at.is_(None))):
-                if getattr(row, key.key) not in seen:
-                    row.deleted_at = stamp
+            gone = [row for row in s.scalars(select(model).where(
+                model.project_pk == self.project_pk, model.deleted_at.is_(None)))
+                if getattr(row, key.key) not in seen]
+            for row in gone:
+                row.deleted_at = stamp
+        return len(gone)
 
     def pull_artifacts(self) -> None:
         types: list[dict[str, Any]] = []
