@@ -512,8 +512,11 @@ def _collection(api: Api, s: Session, entity: str, project: str,
     from ..store.models import ArtifactAlias
 
     type_row = s.get(TypeRow, row.type_pk)
-    aliases = list(s.scalars(select(ArtifactAlias.alias).where(
-        ArtifactAlias.collection_pk == row.pk).order_by(ArtifactAlias.pk)))
+    # an alias left on a version deleted upstream names nothing any more
+    aliases = list(s.scalars(select(ArtifactAlias.alias).join(
+        VersionRow, VersionRow.pk == ArtifactAlias.version_pk).where(
+        ArtifactAlias.collection_pk == row.pk, VersionRow.deleted_at.is_(None))
+        .order_by(ArtifactAlias.pk)))
     return ArtifactCollection(api, entity, project, A.collection_node(row, type_row), aliases)
 
 

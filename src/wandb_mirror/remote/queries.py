@@ -135,7 +135,8 @@ query MirrorArtifactCollections($entity: String!, $project: String!, $type: Stri
       artifactCollections(after: $cursor, first: $first) {
         edges { cursor node { __typename id name description createdAt updatedAt
                               type: defaultArtifactType { name }
-                              tags { edges { node { __typename id name } } } } }
+                              tags { edges { node { __typename id name } } }
+                              versions: artifacts(first: 1, filters: "{}") { totalCount } } }
         pageInfo { endCursor hasNextPage }
       }
     }

@@ -274,7 +274,10 @@ def resolve_artifact_files(art: dict[str, Any], info: GraphQLResolveInfo,
 def resolve_artifact(_root: Any, info: GraphQLResolveInfo, id: str | None = None) -> dict[str, Any] | None:
     ctx = _ctx(info)
     row = store_artifacts.get_version_by_id(ctx.session, id or "")
-    return None if row is None else _artifact_dict(ctx, row)
+    if row is None or row.deleted_at or ctx.session.get(
+            ArtifactCollection, row.collection_pk).deleted_at:
+        return None  # deleted upstream: not found, like a deleted run
+    return _artifact_dict(ctx, row)
 
 
 def resolve_current_manifest(art: dict[str, Any], info: GraphQLResolveInfo) -> dict[str, Any] | None:

@@ -14,6 +14,12 @@ Writers take nodes exactly as the artifact queries return them:
 
 Readers (``*_node``) give the same shapes back, minus the ``project`` sub-objects, which the
 caller (the server) adds since they depend only on the project row.
+
+Deleted upstream: a sync whose listing was complete stamps ``deleted_at`` on the collections and
+versions upstream no longer lists (``mark_collections_gone``, ``mark_versions_gone``); the rows
+stay, and the readers here (``get_collection``, ``list_collections``, ``resolve_alias``,
+``get_version``, ``list_versions``, ``count_versions``, ``run_artifact_versions``) skip them, as
+run listings skip deleted runs. An upsert of a listed node revives it.
 """
 from __future__ import annotations
 
@@ -42,10 +48,10 @@ __all__ = [
     "VERSION_ALIAS", "alias_nodes", "artifact_node", "collection_node", "count_versions",
     "get_collection", "get_type", "get_version", "get_version_by_id", "get_version_by_index",
     "link_run_artifact", "list_collections", "list_entries", "list_types", "list_versions",
-    "manifest_digest", "manifest_text", "membership_node", "put_manifest", "resolve_alias",
-    "run_artifact_versions", "set_aliases", "type_node", "upsert_artifact_types",
-    "upsert_artifacts", "upsert_collections", "upsert_membership", "upsert_run_artifacts",
-    "version_users",
+    "manifest_digest", "manifest_text", "mark_collections_gone", "mark_versions_gone",
+    "membership_node", "put_manifest", "resolve_alias", "run_artifact_versions", "set_aliases",
+    "type_node", "upsert_artifact_types", "upsert_artifacts", "upsert_collections",
+    "upsert_membership", "upsert_run_artifacts", "version_users",
 ]
 
 VERSION_ALIAS = re.compile(r"^v(\d+)$")
@@ -114,15 +120,20 @@ def type_node(row: ArtifactType) -> dict[str, Any]:
 # --------------------------------------------------------------------------- collections
 
 
-def get_collection(session: Session, project_pk: int, name: str) -> ArtifactCollection | None:
-    """An artifact collection of a project by name."""
-    return session.scalar(select(ArtifactCollection).where(
-        ArtifactCollection.project_pk == project_pk, ArtifactCollection.name == name))
+def get_collection(session: Session, project_pk: int, name: str, *,
+                   include_deleted: bool = False) -> ArtifactCollection | None:
+    """An artifact collection of a project by name (one deleted upstream only with
+    ``include_deleted``, as writers need)."""
+    stmt = select(ArtifactCollection).where(ArtifactCollection.project_pk == project_pk,
+                                            ArtifactCollection.name == name)
+    if not include_deleted:
+        stmt = stmt.where(ArtifactCollection.deleted_at.is_(None))
+    return session.scalar(stmt)
 
 
 def _ensure_collection(session: Session, project: Project, name: str,
                        type_name: str | None) -> ArtifactCollection:
-    row = get_collection(session, project.pk, name)
+    row = get_collection(session, project.pk, name, include_deleted=True)
     if row is None:
         if not type_name:
             raise StoreError(
@@ -141,12 +152,13 @@ def upsert_collections(session: Session, project: Project, nodes: Iterable[Mappi
     """Insert or update collections (keyed by ``name``).
 
     The type comes from the node's ``type``/``defaultArtifactType`` (``{name}``), else
-    ``type_name``.
+    ``type_name``. A collection marked deleted is revived (upstream lists it again).
     """
     out = []
     for node in nodes:
         tnode = node.get("type") or node.get("defaultArtifactType") or {}
         row = _ensure_collection(session, project, node["name"], tnode.get("name") or type_name)
+        row.deleted_at = None
         if tnode.get("name"):
             row.type_pk = _ensure_type(session, project, tnode["name"]).pk
         if node.get("__typename") in ("ArtifactSequence", "ArtifactPortfolio"):
@@ -167,8 +179,10 @@ def upsert_collections(session: Session, project: Project, nodes: Iterable[Mappi
 
 def list_collections(session: Session, project_pk: int, *, type_pk: int | None = None
                      ) -> list[ArtifactCollection]:
-    """A project's collections (optionally of one type), oldest first then by name."""
-    stmt = select(ArtifactCollection).where(ArtifactCollection.project_pk == project_pk)
+    """A project's collections (optionally of one type), oldest first then by name; those
+    deleted upstream are left out."""
+    stmt = select(ArtifactCollection).where(ArtifactCollection.project_pk == project_pk,
+                                            ArtifactCollection.deleted_at.is_(None))
     if type_pk is not None:
         stmt = stmt.where(ArtifactCollection.type_pk == type_pk)
     return list(session.scalars(stmt.order_by(ArtifactCollection.created_at,
@@ -207,17 +221,20 @@ def get_version_by_index(session: Session, collection_pk: int, index: int) -> Ar
 def resolve_alias(session: Session, collection_pk: int, alias: str | None) -> ArtifactVersion | None:
     """The version an alias names: an alias row first, then ``v<N>``; None/"" means ``latest``.
 
-    Without a ``latest`` alias row, ``latest`` is the highest version index.
+    Without a ``latest`` alias row, ``latest`` is the highest version index. Versions deleted
+    upstream are never returned (an alias still pointing at one names nothing).
     """
     alias = alias or "latest"
     row = session.scalar(select(ArtifactVersion).join(
         ArtifactAlias, ArtifactAlias.version_pk == ArtifactVersion.pk).where(
-        ArtifactAlias.collection_pk == collection_pk, ArtifactAlias.alias == alias))
+        ArtifactAlias.collection_pk == collection_pk, ArtifactAlias.alias == alias,
+        ArtifactVersion.deleted_at.is_(None)))
     if row is not None:
         return row
     match = VERSION_ALIAS.match(alias)
     if match:
-        return get_version_by_index(session, collection_pk, int(match.group(1)))
+        row = get_version_by_index(session, collection_pk, int(match.group(1)))
+        return row if row is not None and row.deleted_at is None else None
     if alias == "latest":
         return session.scalar(select(ArtifactVersion).where(
             ArtifactVersion.collection_pk == collection_pk, ArtifactVersion.deleted_at.is_(None))
@@ -226,7 +243,8 @@ def resolve_alias(session: Session, collection_pk: int, alias: str | None) -> Ar
 
 
 def get_version(session: Session, project_pk: int, name: str) -> ArtifactVersion | None:
-    """A version by ``"<collection>:<alias or vN>"`` (no ``:`` means ``latest``)."""
+    """A version by ``"<collection>:<alias or vN>"`` (no ``:`` means ``latest``); None when
+    it, or its collection, was deleted upstream."""
     coll_name, _, alias = name.partition(":")
     coll = get_collection(session, project_pk, coll_name)
     return None if coll is None else resolve_alias(session, coll.pk, alias)
@@ -238,7 +256,7 @@ def upsert_artifacts(session: Session, project: Project,
 
     The collection is ``artifactSequence.name`` (created with ``artifactType.name`` when new).
     When the node carries ``aliases``, those naming its own collection replace the version's
-    aliases.
+    aliases. A version marked deleted is revived (upstream lists it again).
     """
     out = []
     for node in nodes:
@@ -262,6 +280,7 @@ def upsert_artifacts(session: Session, project: Project,
             row.upstream_id = node["id"]
         elif node.get("versionIndex") is not None:
             row.version_index = int(node["versionIndex"])
+        row.deleted_at = None
         for field, attr in _VERSION_FIELDS.items():
             if field in node:
                 setattr(row, attr, node[field])
@@ -464,14 +483,50 @@ def upsert_run_artifacts(session: Session, project: Project, run: Run, direction
 
 
 def run_artifact_versions(session: Session, run_pk: int, direction: str) -> list[ArtifactVersion]:
-    """Versions a run used or logged, in version-pk order."""
+    """Versions a run used or logged, in version-pk order (those deleted upstream left out)."""
     return list(session.scalars(select(ArtifactVersion).join(
         RunArtifact, RunArtifact.version_pk == ArtifactVersion.pk).where(
-        RunArtifact.run_pk == run_pk, RunArtifact.direction == direction)
+        RunArtifact.run_pk == run_pk, RunArtifact.direction == direction,
+        ArtifactVersion.deleted_at.is_(None))
         .order_by(ArtifactVersion.pk)))
 
 
 def version_users(session: Session, version_pk: int, direction: str = "input") -> list[Run]:
-    """Runs that used (``input``) or logged (``output``) a version."""
+    """Runs that used (``input``) or logged (``output``) a version (deleted runs left out)."""
     return list(session.scalars(select(Run).join(RunArtifact, RunArtifact.run_pk == Run.pk).where(
-        RunArtifact.version_pk == version_pk, RunArtifact.direction == direction).order_by(Run.pk)))
+        RunArtifact.version_pk == version_pk, RunArtifact.direction == direction,
+        Run.deleted_at.is_(None)).order_by(Run.pk)))
+
+
+# --------------------------------------------------------------------------- deleted upstream
+
+
+def mark_versions_gone(session: Session, collection_pk: int, seen_ids: Iterable[str],
+                       stamp: str) -> int:
+    """After a complete listing of a collection's versions: stamp ``deleted_at`` on its
+    versions whose id the listing did not hold. Returns how many were marked."""
+    seen = set(seen_ids)
+    gone = [row for row in session.scalars(select(ArtifactVersion).where(
+        ArtifactVersion.collection_pk == collection_pk, ArtifactVersion.deleted_at.is_(None)))
+        if row.upstream_id not in seen]
+    for row in gone:
+        row.deleted_at = stamp
+    session.flush()
+    return len(gone)
+
+
+def mark_collections_gone(session: Session, project_pk: int, seen_names: Iterable[str],
+                          stamp: str) -> tuple[int, int]:
+    """After a complete listing of a project's collections (every type): stamp ``deleted_at``
+    on the collections it did not hold, and on their versions. Returns
+    ``(collections, versions)`` marked."""
+    seen = set(seen_names)
+    gone = [row for row in session.scalars(select(ArtifactCollection).where(
+        ArtifactCollection.project_pk == project_pk, ArtifactCollection.deleted_at.is_(None)))
+        if row.name not in seen]
+    versions = 0
+    for row in gone:
+        row.deleted_at = stamp
+        versions += mark_versions_gone(session, row.pk, (), stamp)
+    session.flush()
+    return len(gone), versions

@@ -283,6 +283,7 @@ class ArtifactCollection(Base):
     tags_raw: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[Optional[str]] = mapped_column(String)
     updated_at: Mapped[Optional[str]] = mapped_column(String)
+    deleted_at: Mapped[Optional[str]] = mapped_column(String)  # set when gone upstream
 
 
 class ArtifactVersion(Base):
@@ -308,7 +309,7 @@ class ArtifactVersion(Base):
     created_at: Mapped[Optional[str]] = mapped_column(String)
     updated_at: Mapped[Optional[str]] = mapped_column(String)
     manifest_raw: Mapped[Optional[str]] = mapped_column(Text)
-    deleted_at: Mapped[Optional[str]] = mapped_column(String)
+    deleted_at: Mapped[Optional[str]] = mapped_column(String)  # set when gone upstream
 
 
 class ArtifactAlias(Base):

@@ -31,7 +31,8 @@ from ..store import reports as R
 from ..store import sweeps as S
 from ..store import values
 from ..store.engine import session_scope
-from ..store.models import ArtifactCollection, Project, ProjectSync, Report, Run, RunSync, Sweep
+from ..store.models import (ArtifactCollection, ArtifactVersion, Project, ProjectSync, Report,
+                            Run, RunSync, Sweep)
 from ..store.runs import TERMINAL_STATES, get_run, now_iso, upsert_project, upsert_runs
 from .details import RunPlan, batches, details_document
 from .progress import NullProgress, Progress
@@ -75,6 +76,7 @@ class SyncReport:
     sweeps: int = 0
     reports: int = 0
     artifact_versions: int = 0
+    artifacts_deleted: int = 0
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -83,7 +85,10 @@ class SyncReport:
                 f"{self.runs_deleted} marked deleted), {self.history_rows} history rows, "
                 f"{self.event_rows} event rows, {self.files} files ({self.file_bytes} bytes "
                 f"cached), {self.sweeps} sweeps, {self.reports} reports, "
-                f"{self.artifact_versions} artifact versions in {self.seconds:.1f}s")
+                f"{self.artifact_versions} artifact versions")
+        if self.artifacts_deleted:
+            text += f" ({self.artifacts_deleted} marked deleted)"
+        text += f" in {self.seconds:.1f}s"
         if self.skipped:
             text += f"; skipped {len(self.skipped)}: " + "; ".join(self.skipped)
         return text
@@ -163,8 +168,9 @@ class _ProjectSync:
         seen: set[str] = set()
         key = f"{self.path}:runs"
         self.progress.start(key, f"{self.path} runs")
-        for data, nodes in self.client.pages(Q.RUNS, variables, ("project", "runs"),
-                                             first=self.opts.page_size):
+        listing = _Listing(self.client, Q.RUNS, variables, ("project", "runs"),
+                           first=self.opts.page_size)
+        for data, nodes in listing:
             self.check_stop()
             total = (data.get("project") or {}).get("runCount")
             good = []
@@ -190,7 +196,7 @@ class _ProjectSync:
                     state.runs_created_watermark = newest
             self.report.runs += len(nodes)
             self.progress.advance(key, len(nodes), total=total)
-        if listing_all:
+        if listing_all and listing.complete:
             self.report.runs_deleted = self._mark_gone(Run, Run.run_id, seen)
         self.report.runs_changed = len(changed)
         return _merge(changed, self._unfinished_details())
@@ -527,7 +533,8 @@ class _ProjectSync:
     def _ensure_collection_of(self, s: Any, project: Project, node: Mapping[str, Any]) -> None:
         seq = (node.get("artifactSequence") or {}).get("name")
         atype = (node.get("artifactType") or {}).get("name")
-        if seq and atype and A.get_collection(s, project.pk, seq) is None:
+        # a collection marked deleted stays so: only the collection listing revives it
+        if seq and atype and A.get_collection(s, project.pk, seq, include_deleted=True) is None:
             A.upsert_collections(s, project, [{"name": seq}], type_name=atype)
 
     # ----------------------------------------------------------------- project objects
@@ -545,12 +552,15 @@ class _ProjectSync:
         """Page a whole project listing (sweeps, reports) into the store, then mark what it
         no longer holds as deleted; returns the number of objects listed."""
         seen: set[str] = set()
-        for _, nodes in self.client.pages(query, self.vars, ("project", field_),
-                                          first=self.opts.page_size):
+        listing = _Listing(self.client, query, self.vars, ("project", field_),
+                           first=self.opts.page_size)
+        for _, nodes in listing:
+            self.check_stop()
             with session_scope(self.engine, f"storing {field_} of {self.path}") as s:
                 upsert(s, s.get(Project, self.project_pk), nodes)
             seen.update(n[node_key] for n in nodes)
-        self._mark_gone(model, key, seen)
+        if listing.complete:
+            self._mark_gone(model, key, seen)
         return len(seen)
 
     def _mark_gone(self, model: Any, key: Any, seen: set[str]) -> int:
@@ -567,36 +577,78 @@ class _ProjectSync:
         return len(gone)
 
     def pull_artifacts(self) -> None:
+        """Types, then each type's collections, then the versions of the collections that
+        changed; afterwards, what complete listings no longer hold is marked deleted."""
         types: list[dict[str, Any]] = []
-        for _, nodes in self.client.pages(Q.ARTIFACT_TYPES, self.vars, ("project", "artifactTypes"),
-                                          first=100):
+        type_listing = _Listing(self.client, Q.ARTIFACT_TYPES, self.vars,
+                                ("project", "artifactTypes"), first=100)
+        for _, nodes in type_listing:
+            self.check_stop()
             types.extend(nodes)
         with session_scope(self.engine, f"storing artifact types of {self.path}") as s:
             A.upsert_artifact_types(s, s.get(Project, self.project_pk), types)
+        complete = type_listing.complete
+        seen: set[str] = set()
         for tnode in types:
             tvars = {**self.vars, "type": tnode["name"]}
             stale: list[str] = []
-            for _, nodes in self.client.pages(Q.ARTIFACT_COLLECTIONS, tvars,
-                                              ("project", "artifactType", "artifactCollections"),
-                                              first=100):
+            listing = _Listing(self.client, Q.ARTIFACT_COLLECTIONS, tvars,
+                               ("project", "artifactType", "artifactCollections"), first=100)
+            for _, nodes in listing:
+                self.check_stop()
                 with session_scope(self.engine, f"storing collections of {self.path}") as s:
                     project = s.get(Project, self.project_pk)
-                    before = {c.name: c.updated_at for c in s.scalars(select(ArtifactCollection)
-                              .where(ArtifactCollection.project_pk == project.pk))}
+                    before = self._collection_states(s, [n["name"] for n in nodes])
                     A.upsert_collections(s, project, nodes, type_name=tnode["name"])
                 for node in nodes:
-                    if (self.opts.full or node["name"] not in before
-                            or before[node["name"]] != node.get("updatedAt")
-                            or node.get("updatedAt") is None):
+                    seen.add(node["name"])
+                    if self._versions_stale(node, before.get(node["name"])):
                         stale.append(node["name"])
+            complete = complete and listing.complete
             for coll in stale:
                 self._pull_versions(tnode["name"], coll)
+        if complete:
+            with session_scope(self.engine, f"marking deleted artifacts of {self.path}") as s:
+                _, versions = A.mark_collections_gone(s, self.project_pk, seen, now_iso())
+            self.report.artifacts_deleted += versions
+
+    def _collection_states(self, s: Any, names: Sequence[str]
+                           ) -> dict[str, tuple[str | None, bool, int]]:
+        """``name -> (updated_at, deleted, live version count)`` of stored collections."""
+        rows = s.execute(
+            select(ArtifactCollection.name, ArtifactCollection.updated_at,
+                   ArtifactCollection.deleted_at, func.count(ArtifactVersion.pk))
+            .outerjoin(ArtifactVersion, (ArtifactVersion.collection_pk == ArtifactCollection.pk)
+                       & ArtifactVersion.deleted_at.is_(None))
+            .where(ArtifactCollection.project_pk == self.project_pk,
+                   ArtifactCollection.name.in_(list(names)))
+            .group_by(ArtifactCollection.pk)).all()
+        return {name: (updated, deleted is not None, count)
+                for name, updated, deleted, count in rows}
+
+    def _versions_stale(self, node: Mapping[str, Any],
+                        before: tuple[str | None, bool, int] | None) -> bool:
+        """Whether a listed collection's versions must be paged again: new, revived, changed
+        (``updatedAt``), or holding another number of versions than the store (a version
+        deleted upstream need not touch ``updatedAt``)."""
+        if self.opts.full or before is None or node.get("updatedAt") is None:
+            return True
+        updated, deleted, stored = before
+        if deleted or updated != node.get("updatedAt"):
+            return True
+        total = (node.get("versions") or {}).get("totalCount")
+        # a portfolio's versions are stored under their source sequences: no count to compare
+        return (isinstance(total, int) and node.get("__typename") != "ArtifactPortfolio"
+                and total != stored)
 
     def _pull_versions(self, type_name: str, collection: str) -> None:
         cvars = {**self.vars, "type": type_name, "collection": collection}
-        for _, nodes in self.client.pages(
-                Q.ARTIFACT_VERSIONS, cvars,
-                ("project", "artifactType", "artifactCollection", "artifacts"), first=100):
+        seen: set[str] = set()
+        listing = _Listing(self.client, Q.ARTIFACT_VERSIONS, cvars,
+                           ("project", "artifactType", "artifactCollection", "artifacts"),
+                           first=100)
+        for _, nodes in listing:
+            self.check_stop()
             need_manifest: list[tuple[str, str | None]] = []
             with session_scope(self.engine, f"storing versions of {self.path}/{collection}") as s:
                 project = s.get(Project, self.project_pk)
@@ -605,9 +657,16 @@ class _ProjectSync:
                     if old is None or old.manifest_raw is None or old.digest != node.get("digest"):
                         need_manifest.append((node["id"], node.get("digest")))
                 A.upsert_artifacts(s, project, nodes)
+            seen.update(n["id"] for n in nodes)
             self.report.artifact_versions += len(nodes)
             for artifact_id, _digest in need_manifest:
                 self._pull_manifest(artifact_id)
+        if not listing.complete:
+            return
+        with session_scope(self.engine, f"marking deleted versions of {self.path}/{collection}") as s:
+            coll = A.get_collection(s, self.project_pk, collection, include_deleted=True)
+            if coll is not None:
+                self.report.artifacts_deleted += A.mark_versions_gone(s, coll.pk, seen, now_iso())
 
     def _pull_manifest(self, artifact_id: str) -> None:
         data = self.client.execute(Q.MANIFEST, {"id": artifact_id})
@@ -657,6 +716,32 @@ class _ProjectSync:
 
 
 _DONE = object()
+
+
+class _Listing:
+    """The pages of one relay connection (``GraphQLClient.pages``), remembering whether the
+    listing was complete: ``complete`` is True only once the server answered a page with no
+    next page. A null object on the path, a next page promised but not given, an error or a
+    stop part-way leave it False: nothing may be marked deleted from such a listing."""
+
+    def __init__(self, client: GraphQLClient, query: str, variables: Mapping[str, Any],
+                 path: tuple[str, ...], *, first: int) -> None:
+        self._client = client
+        self._args = (query, variables, path)
+        self._first = first
+        self.complete = False
+
+    def __iter__(self) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        self.complete = False
+        query, variables, path = self._args
+        conn: Any = None
+        for data, nodes in self._client.pages(query, variables, path, first=self._first):
+            conn = data
+            for key in path:
+                conn = conn.get(key) if isinstance(conn, dict) else None
+            yield data, nodes
+        self.complete = (isinstance(conn, dict)
+                         and not (conn.get("pageInfo") or {}).get("hasNextPage"))
 
 
 def _prefetched(source: Iterator[Any], depth: int = 1) -> Iterator[Any]:
