@@ -28,26 +28,34 @@ Concurrency: one writer per run at a time (the sync worker); readers never block
 
 Step ranges: ``min_step`` inclusive, ``max_step`` EXCLUSIVE everywhere in this module (as
 ``scan_history``); callers wanting W&B's inclusive ``sampledHistory`` ``maxStep`` pass ``max + 1``.
+
+Modules: this one holds the tunables (set them here), the write path, the key/step metadata and
+the paged scan, and re-exports the read path (:mod:`.history_read`: rows, samples, Arrow,
+pandas); encodings and chunk metadata shared by both are in :mod:`.history_format`.
 """
 from __future__ import annotations
 
-import gc
-import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any, Union
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Engine, delete, func, insert, select, tuple_
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from . import values
-from .models import HistoryChunk, HistoryColumn
+from .history_format import (
+    _CHUNKS, _COLUMNS, _INT64_MAX, _INT64_MIN, DEFAULT_STREAM, ENCODINGS, EVENTS_STREAM, MISSING,
+    STEP, _concat, _encode, _Encoded, _gc_paused, _ipc, _key_order, _last_chunk, _names, _stream,
+    _unipc,
+)
+from .history_read import (
+    _load_chunks, _rows, _select, read_many_pandas, read_rows, sample_indices, sample_rows,
+    to_arrow, to_pandas,
+)
 
 __all__ = [
     "CHUNK_ROWS", "DEFAULT_STREAM", "ENCODE_BLOCK", "ENCODINGS", "EVENTS_STREAM", "IPC_COMPRESSION",
@@ -62,68 +70,11 @@ SCAN_ROWS = 65_536
 """Rows :func:`iter_pages` fetches per read session."""
 IPC_COMPRESSION: str | None = None
 """Arrow IPC buffer compression (``None``, ``"lz4"``, ``"zstd"``); readers accept any."""
-DEFAULT_STREAM = "default"
-EVENTS_STREAM = "events"
-STEP = "_step"
-ENCODINGS = ("int64", "float64", "number", "bool", "string", "json")
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_EXACT_FLOAT_INT = 2**53
-_JSON_META = {b"wandb_mirror.encoding": b"json"}
-
-_CHUNKS = HistoryChunk.__table__
-_COLUMNS = HistoryColumn.__table__
 
 SessionSource = Union[Session, Engine, Callable[[], Any]]
 
 
-class _Missing:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<absent>"
-
-
-MISSING: Any = _Missing()
-"""Placeholder for "this row did not log this key" inside column lists."""
-
-
-def _stream(stream: str) -> str:
-    # The public client calls the system-metrics stream "system"; the store calls it "events".
-    return EVENTS_STREAM if stream == "system" else stream
-
-
 # --------------------------------------------------------------------------------- encoding
-
-
-def _ipc(arrays: list[pa.Array], names: list[str]) -> bytes:
-    batch = pa.record_batch(arrays, names=names)
-    options = pa.ipc.IpcWriteOptions(compression=IPC_COMPRESSION)
-    mock = pa.MockOutputStream()
-    with pa.ipc.new_stream(mock, batch.schema, options=options) as writer:
-        writer.write_batch(batch)
-    buf = pa.allocate_buffer(mock.size())
-    with pa.ipc.new_stream(pa.FixedSizeBufferWriter(buf), batch.schema, options=options) as writer:
-        writer.write_batch(batch)
-    return buf.to_pybytes()
-
-
-def _unipc(data: bytes) -> pa.RecordBatch:
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_next_batch()
-
-
-def _json_array(vals: list[Any]) -> pa.Array:
-    texts = [None if v is MISSING else values.dumps(v) for v in vals]
-    try:
-        return pa.array(texts, type=pa.string())
-    except (pa.ArrowException, UnicodeEncodeError):
-        # Lone surrogates cannot be UTF-8: escape them, loads() reads them back exactly.
-        import json
-
-        return pa.array([None if v is MISSING else json.dumps(v, allow_nan=True) for v in vals],
-                        type=pa.string())
-
-
-_Encoded = tuple[str, int, list[pa.Array]]  # (encoding, n_present, arrays)
 
 
 def encode_column(vals: list[Any]) -> tuple[str, int, bytes]:
@@ -133,68 +84,7 @@ def encode_column(vals: list[Any]) -> tuple[str, int, bytes]:
         ``(encoding, n_present, Arrow IPC bytes)``.
     """
     encoding, present, arrays = _encode(vals)
-    return encoding, present, _ipc(arrays, _names(encoding))
-
-
-def _names(encoding: str) -> list[str]:
-    return ["v", "is_int"] if encoding == "number" else ["v"]
-
-
-def _encode(vals: list[Any]) -> _Encoded:
-    kinds = set(map(type, vals))
-    n_missing = 0
-    if _Missing in kinds:
-        kinds.discard(_Missing)
-        n_missing = vals.count(MISSING)
-        plain = [None if v is MISSING else v for v in vals]
-    else:
-        plain = vals
-    present = len(vals) - n_missing
-    arrays: list[pa.Array] | None = None
-    encoding = "json"
-    try:
-        if kinds == {float}:
-            encoding, arrays = "float64", [pa.array(plain, type=pa.float64())]
-        elif kinds == {int}:
-            encoding, arrays = "int64", [pa.array(plain, type=pa.int64())]
-        elif kinds == {bool}:
-            encoding, arrays = "bool", [pa.array(plain, type=pa.bool_())]
-        elif kinds == {str}:
-            encoding, arrays = "string", [pa.array(plain, type=pa.string())]
-        elif kinds == {int, float}:
-            ints = [type(v) is int for v in vals]
-            if all(-_EXACT_FLOAT_INT <= v <= _EXACT_FLOAT_INT for v, i in zip(vals, ints) if i):
-                encoding = "number"
-                arrays = [pa.array(plain, type=pa.float64()), pa.array(ints, type=pa.bool_())]
-    except (pa.ArrowException, OverflowError, UnicodeEncodeError):
-        arrays = None  # ints beyond int64, lone surrogates: fall back to JSON
-    if arrays is None:
-        encoding, arrays = "json", [_json_array(vals)]
-    return encoding, present, arrays
-
-
-def _pad(enc: _Encoded, n: int) -> list[pa.Array]:
-    """Arrays of ``n`` absent values shaped like ``enc``'s."""
-    return [pa.array(np.zeros(n, dtype=bool)) if name == "is_int" else pa.nulls(n, a.type)
-            for name, a in zip(_names(enc[0]), enc[2])]
-
-
-def _concat(a: _Encoded | None, n_a: int, b: _Encoded | None, n_b: int) -> _Encoded:
-    """The column of ``n_a`` rows then ``n_b`` rows (None: key absent from that part).
-
-    Equal encodings are concatenated as Arrow arrays (no Python round trip of the values);
-    different ones are decoded and re-encoded together.
-    """
-    if a is None or b is None:
-        have = a if a is not None else b
-        assert have is not None
-        pad = _pad(have, n_b if a is not None else n_a)
-        parts = zip(have[2], pad) if a is not None else zip(pad, have[2])
-        return have[0], have[1], [pa.concat_arrays(list(p)) for p in parts]
-    if a[0] == b[0]:
-        return a[0], a[1] + b[1], [pa.concat_arrays([x, y]) for x, y in zip(a[2], b[2])]
-    return _encode(_decode_list(a[0], pa.record_batch(a[2], names=_names(a[0])))
-                   + _decode_list(b[0], pa.record_batch(b[2], names=_names(b[0]))))
+    return encoding, present, _ipc(arrays, _names(encoding), IPC_COMPRESSION)
 
 
 ENCODE_BLOCK = 4096
@@ -216,51 +106,8 @@ def _encode_rows(rows: Sequence[dict[str, Any]], prefix: dict[str, _Encoded] | N
     return out
 
 
-def _decode_list(encoding: str, batch: pa.RecordBatch) -> list[Any]:
-    """Python values of a column (``MISSING`` where absent)."""
-    arr = batch.column(0)
-    if encoding in ("int64", "float64", "bool", "number"):
-        fill = {"int64": 0, "bool": False}.get(encoding, 0.0)
-        out = (arr.fill_null(fill) if arr.null_count else arr).to_numpy(
-            zero_copy_only=False).tolist()
-        if encoding == "number":
-            for pos in np.flatnonzero(batch.column(1).to_numpy(zero_copy_only=False)).tolist():
-                out[pos] = int(out[pos])
-    elif encoding == "string":
-        out = arr.to_pylist()
-    else:
-        loads = values.loads
-        out = [MISSING if s is None else loads(s) for s in arr.to_pylist()]
-        return out
-    if arr.null_count:
-        for pos in np.flatnonzero(_valid(arr, len(arr)) == 0).tolist():
-            out[pos] = MISSING
-    return out
-
-
-def _valid(arr: pa.Array, n: int) -> np.ndarray:
-    if arr.null_count == 0:
-        return np.ones(n, dtype=bool)
-    return arr.is_valid().to_numpy(zero_copy_only=False)
-
 
 # --------------------------------------------------------------------------------- writing
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while building many containers.
-
-    Allocating ~10**6 dicts/tuples triggers collections that rescan every live container; with
-    them paused, transposing rows is ~3x faster. Nothing built here forms cycles.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _columnize(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -284,27 +131,6 @@ def _columnize(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
                 col = out[key] = [MISSING] * n
             col[i] = value
     return out
-
-
-def _key_order(keys_: Any) -> list[str]:
-    return sorted(keys_, key=lambda k: (k != STEP, k))
-
-
-@dataclass
-class _ChunkMeta:
-    chunk_no: int
-    min_step: int
-    max_step: int
-    n_rows: int
-
-
-def _last_chunk(session: Session, run_pk: int, stream: str) -> _ChunkMeta | None:
-    row = session.execute(
-        select(_CHUNKS.c.chunk_no, _CHUNKS.c.min_step, _CHUNKS.c.max_step, _CHUNKS.c.n_rows)
-        .where(_CHUNKS.c.run_pk == run_pk, _CHUNKS.c.stream == stream)
-        .order_by(_CHUNKS.c.chunk_no.desc()).limit(1)
-    ).first()
-    return _ChunkMeta(*row) if row else None
 
 
 def _clean_steps(rows: Sequence[dict[str, Any]], after: int | None) -> list[dict[str, Any]]:
@@ -506,7 +332,7 @@ def _write_chunk(session: Session, run_pk: int, stream: str, chunk_no: int,
     session.execute(insert(_COLUMNS), [
         {"run_pk": run_pk, "stream": stream, "chunk_no": chunk_no, "key": key,
          "encoding": cols[key][0], "n_present": cols[key][1],
-         "data": _ipc(cols[key][2], _names(cols[key][0]))}
+         "data": _ipc(cols[key][2], _names(cols[key][0]), IPC_COMPRESSION)}
         for key in _key_order(cols)])
 
 
@@ -567,157 +393,6 @@ def keys(session: Session, run_pk: int, stream: str = DEFAULT_STREAM) -> dict[st
     return {k: out[k] for k in _key_order(out)}
 
 
-# --------------------------------------------------------------------------------- reading
-
-
-@dataclass
-class _Chunk:
-    """One decoded chunk: row positions (step or ordinal) and its key columns."""
-
-    meta: _ChunkMeta
-    positions: np.ndarray
-    cols: dict[str, tuple[str, pa.RecordBatch]] = field(default_factory=dict)
-
-    def valid(self, key: str) -> np.ndarray:
-        col = self.cols.get(key)
-        if col is None:
-            return np.zeros(self.meta.n_rows, dtype=bool)
-        return _valid(col[1].column(0), self.meta.n_rows)
-
-
-def _load_chunks(session: Session, run_pks: Sequence[int], stream: str, keys_: Sequence[str] | None,
-                 lo: int | None, hi: int | None, limit: int | None = None,
-                 ) -> dict[int, list[_Chunk]]:
-    """Chunks overlapping [lo, hi) of each run, decoded (zero-copy), with the wanted keys."""
-    cond = [_CHUNKS.c.run_pk.in_(list(run_pks)), _CHUNKS.c.stream == stream]
-    if lo is not None:
-        cond.append(_CHUNKS.c.max_step >= lo)
-    if hi is not None:
-        cond.append(_CHUNKS.c.min_step < hi)
-    query = select(_CHUNKS.c.run_pk, _CHUNKS.c.chunk_no, _CHUNKS.c.min_step, _CHUNKS.c.max_step,
-                   _CHUNKS.c.n_rows).where(*cond).order_by(_CHUNKS.c.run_pk, _CHUNKS.c.chunk_no)
-    if limit is not None:
-        query = query.limit(limit)
-    metas = session.execute(query).all()
-    if not metas:
-        return {}
-    chunks: dict[tuple[int, int], _Chunk] = {}
-    out: dict[int, list[_Chunk]] = {}
-    for run_pk, no, mn, mx, n in metas:
-        chunk = _Chunk(_ChunkMeta(no, mn, mx, n), np.empty(0, dtype=np.int64))
-        chunks[(run_pk, no)] = chunk
-        out.setdefault(run_pk, []).append(chunk)
-    ccond = [_COLUMNS.c.run_pk.in_(list(out)), _COLUMNS.c.stream == stream]
-    if len(out) == 1:
-        (only,) = out.values()
-        ccond.append(_COLUMNS.c.chunk_no.between(only[0].meta.chunk_no, only[-1].meta.chunk_no))
-    steps_needed: list[tuple[int, int]] = []
-    if stream == DEFAULT_STREAM:
-        # A chunk whose steps are consecutive needs no _step blob: positions are a range.
-        for (run_pk, no), chunk in chunks.items():
-            m = chunk.meta
-            if m.max_step - m.min_step + 1 == m.n_rows:
-                chunk.positions = np.arange(m.min_step, m.max_step + 1, dtype=np.int64)
-                chunk.cols[STEP] = ("int64", pa.record_batch([pa.array(chunk.positions)],
-                                                             names=["v"]))
-            else:
-                steps_needed.append((run_pk, no))
-        ccond.append(_COLUMNS.c.key != STEP)
-    if keys_ is not None:
-        ccond.append(_COLUMNS.c.key.in_(sorted(set(keys_) - {STEP})))
-    queries = [select(_COLUMNS.c.run_pk, _COLUMNS.c.chunk_no, _COLUMNS.c.key,
-                      _COLUMNS.c.encoding, _COLUMNS.c.data).where(*ccond)]
-    if steps_needed:
-        queries.append(select(_COLUMNS.c.run_pk, _COLUMNS.c.chunk_no, _COLUMNS.c.key,
-                              _COLUMNS.c.encoding, _COLUMNS.c.data).where(
-            tuple_(_COLUMNS.c.run_pk, _COLUMNS.c.chunk_no).in_(steps_needed),
-            _COLUMNS.c.stream == stream, _COLUMNS.c.key == STEP))
-    for query in queries:
-        for run_pk, no, key, encoding, data in session.execute(query):
-            chunk = chunks.get((run_pk, no))
-            if chunk is not None:
-                chunk.cols[key] = (encoding, _unipc(data))
-    for chunk in chunks.values():
-        m = chunk.meta
-        if stream == DEFAULT_STREAM:
-            if len(chunk.positions) != m.n_rows:
-                chunk.positions = chunk.cols[STEP][1].column(0).to_numpy(zero_copy_only=False)
-        else:
-            chunk.positions = np.arange(m.min_step, m.min_step + m.n_rows, dtype=np.int64)
-    return out
-
-
-def _select(chunk: _Chunk, keys_: Sequence[str] | None, lo: int | None, hi: int | None,
-            union: bool) -> np.ndarray:
-    """Row indices of a chunk within [lo, hi) holding all (or, union, any) of ``keys_``."""
-    pos = chunk.positions
-    a = 0 if lo is None else int(np.searchsorted(pos, lo, "left"))
-    b = len(pos) if hi is None else int(np.searchsorted(pos, hi, "left"))
-    if a >= b:
-        return np.empty(0, dtype=np.int64)
-    wanted = [k for k in (keys_ or ()) if k != STEP or STEP not in chunk.cols]
-    if not wanted:
-        return np.arange(a, b, dtype=np.int64)
-    masks = [chunk.valid(k)[a:b] for k in wanted]
-    mask = np.logical_or.reduce(masks) if union else np.logical_and.reduce(masks)
-    return np.flatnonzero(mask) + a
-
-
-def _out_keys(chunk: _Chunk, keys_: Sequence[str] | None) -> list[str]:
-    if keys_ is None:
-        return _key_order(chunk.cols)
-    order = ([STEP] if STEP in chunk.cols else []) + [k for k in keys_ if k != STEP]
-    return [k for k in dict.fromkeys(order) if k in chunk.cols]
-
-
-def _rows(chunk: _Chunk, idx: np.ndarray, keys_: Sequence[str] | None) -> list[dict[str, Any]]:
-    """Row dicts for positions ``idx``: ``dict(zip())`` over the keys every row holds, then the
-    sparse keys set only where present (so cost follows the values actually stored)."""
-    if len(idx) == 0:
-        return []
-    full = len(idx) == chunk.meta.n_rows
-    dense_names: list[str] = []
-    dense_lists: list[list[Any]] = []
-    sparse: list[tuple[str, list[Any], list[int]]] = []
-    for name in _out_keys(chunk, keys_):
-        encoding, batch = chunk.cols[name]
-        sub = batch if full else batch.take(pa.array(idx))
-        vals = _decode_list(encoding, sub)
-        arr = sub.column(0)
-        if arr.null_count == 0:
-            dense_names.append(name)
-            dense_lists.append(vals)
-        elif arr.null_count < len(arr):
-            sparse.append((name, vals, np.flatnonzero(_valid(arr, len(arr))).tolist()))
-    if dense_lists:
-        out = [dict(zip(dense_names, t)) for t in zip(*dense_lists)]
-    else:
-        out = [{} for _ in range(len(idx))]
-    for name, vals, present in sparse:
-        for p in present:
-            out[p][name] = vals[p]
-    return out
-
-
-def read_rows(session: Session, run_pk: int, *, keys: Sequence[str] | None = None,
-        min_step: int | None = None, max_step: int | None = None, stream: str = DEFAULT_STREAM,
-        union: bool = False) -> list[dict[str, Any]]:
-    """Exact rows in step order, ``min_step <= _step < max_step`` (max EXCLUSIVE).
-
-    Each row holds only the keys it was logged with. With ``keys`` (W&B semantics): only rows
-    holding ALL of them, each with just those keys plus ``_step``; ``union=True`` takes rows
-    holding ANY of them (the keys a row lacks are left out). For the ``events`` stream the
-    bounds are row ordinals.
-    """
-    stream = _stream(stream)
-    out: list[dict[str, Any]] = []
-    with _gc_paused():
-        for chunk in _load_chunks(session, [run_pk], stream, keys, min_step, max_step).get(
-                run_pk, []):
-            out.extend(_rows(chunk, _select(chunk, keys, min_step, max_step, union), keys))
-    return out
-
-
 @contextmanager
 def _reading(source: SessionSource) -> Iterator[Session]:
     if isinstance(source, Session):
@@ -768,177 +443,3 @@ def iter_pages(source: SessionSource, run_pk: int, *, keys: Sequence[str] | None
         cursor = loaded[-1].meta.max_step + 1
     if buffer:
         yield buffer
-
-
-def sample_indices(count: int, samples: int) -> np.ndarray:
-    """Evenly spaced indices into ``count`` candidates: all when ``count <= samples``, else
-    ``samples`` distinct indices always including the first and the last."""
-    if samples <= 0 or count <= 0:
-        return np.empty(0, dtype=np.int64)
-    if count <= samples:
-        return np.arange(count, dtype=np.int64)
-    if samples == 1:
-        return np.zeros(1, dtype=np.int64)
-    # Spacing (count-1)/(samples-1) > 1, so rounding keeps the indices distinct.
-    return np.rint(np.linspace(0, count - 1, samples)).astype(np.int64)
-
-
-def _sampled(chunks: list[_Chunk], keys_: Sequence[str] | None, lo: int | None, hi: int | None,
-             union: bool, samples: int | None) -> list[tuple[_Chunk, np.ndarray]]:
-    picks = [(c, _select(c, keys_, lo, hi, union)) for c in chunks]
-    if samples is None:
-        return picks
-    total = sum(len(i) for _, i in picks)
-    chosen = sample_indices(total, samples)
-    out, offset = [], 0
-    for chunk, idx in picks:
-        a, b = np.searchsorted(chosen, [offset, offset + len(idx)])
-        if b > a:
-            out.append((chunk, idx[chosen[a:b] - offset]))
-        offset += len(idx)
-    return out
-
-
-def sample_rows(session: Session, run_pk: int, *, keys: Sequence[str] | None = None,
-        samples: int = 500, stream: str = DEFAULT_STREAM, min_step: int | None = None,
-        max_step: int | None = None, union: bool = False) -> list[dict[str, Any]]:
-    """Deterministic sample of at most ``samples`` rows (``max_step`` EXCLUSIVE).
-
-    Candidates are the rows of :func:`read_rows` with the same arguments; when there are more
-    than ``samples`` of them, evenly spaced ones are kept, always the first and the last.
-    """
-    stream = _stream(stream)
-    chunks = _load_chunks(session, [run_pk], stream, keys, min_step, max_step).get(run_pk, [])
-    out: list[dict[str, Any]] = []
-    for chunk, idx in _sampled(chunks, keys, min_step, max_step, union, samples):
-        out.extend(_rows(chunk, idx, keys))
-    return out
-
-
-# --------------------------------------------------------------------------------- columnar
-
-
-def _piece(chunk: _Chunk, key: str, idx: np.ndarray) -> tuple[str, pa.RecordBatch | None, int]:
-    """``(encoding, batch at idx, length)`` of one key in one chunk (``absent``: no batch)."""
-    col = chunk.cols.get(key)
-    if col is None:
-        return "absent", None, len(idx)
-    encoding, batch = col
-    if len(idx) != chunk.meta.n_rows:
-        batch = batch.take(pa.array(idx))
-    return encoding, batch, len(idx)
-
-
-_ARROW_TYPES = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
-                "string": pa.string()}
-
-
-def _column(pieces: list[tuple[str, pa.RecordBatch | None, int]]) -> tuple[pa.ChunkedArray, bool]:
-    """One key's column over all pieces with a sensible type (see :func:`to_arrow`), and
-    whether it holds JSON text."""
-    encs = {e for e, _, _ in pieces} - {"absent"}
-    only = next(iter(encs)) if len(encs) == 1 else None
-    if only in _ARROW_TYPES or encs <= {"int64", "float64", "number"}:
-        t = _ARROW_TYPES.get(only or "", pa.float64())
-        return pa.chunked_array([pa.nulls(n, t) if b is None else b.column(0).cast(t)
-                                 for _, b, n in pieces], type=t), False
-    # Mixed or JSON: numbers only -> float64, else JSON text marked in the field metadata.
-    pyvals: list[Any] = []
-    for enc, batch, n in pieces:
-        pyvals.extend([MISSING] * n if batch is None else _decode_list(enc, batch))
-    if all(type(v) in (int, float) or v is None or v is MISSING for v in pyvals):
-        return pa.chunked_array([pa.array(
-            [None if v is MISSING or v is None else float(v) for v in pyvals],
-            type=pa.float64())]), False
-    return pa.chunked_array([_json_array(pyvals)]), True
-
-
-def _table(chunks: list[tuple[_Chunk, np.ndarray]], keys_: Sequence[str] | None,
-           stream: str) -> pa.Table:
-    if keys_ is not None:
-        names = ([STEP] if stream == DEFAULT_STREAM else []) + list(
-            dict.fromkeys(k for k in keys_ if k != STEP))
-    else:
-        names = _key_order({k for chunk, _ in chunks for k in chunk.cols})
-    fields, cols = [], []
-    for k in names:
-        col, is_json = _column([_piece(c, k, idx) for c, idx in chunks])
-        fields.append(pa.field(k, col.type, metadata=_JSON_META if is_json else None))
-        cols.append(col)
-    return pa.table(cols, schema=pa.schema(fields))
-
-
-def to_arrow(session: Session, run_pk: int, *, keys: Sequence[str] | None = None,
-        stream: str = DEFAULT_STREAM, min_step: int | None = None, max_step: int | None = None,
-        union: bool = False, samples: int | None = None) -> pa.Table:
-    """A run's history as an Arrow table (``max_step`` EXCLUSIVE), one column per key.
-
-    Rows: all rows, or with ``keys`` those holding all (``union``: any) of them; ``samples``
-    subsamples like :func:`sample_rows`. Types: ``_step`` int64; int64/float64/bool/string
-    when a key is homogeneous, float64 when it mixes ints and floats (big ints lose precision
-    here, :func:`read_rows` is exact); other keys (dicts, lists, mixed types) are JSON text with
-    field metadata ``wandb_mirror.encoding = json``. Missing values are nulls.
-    """
-    stream = _stream(stream)
-    chunks = _load_chunks(session, [run_pk], stream, keys, min_step, max_step).get(run_pk, [])
-    return _table(_sampled(chunks, keys, min_step, max_step, union, samples), keys, stream)
-
-
-def _objects(items: Any) -> np.ndarray:
-    vals = list(items)
-    arr = np.empty(len(vals), dtype=object)
-    for i, v in enumerate(vals):  # element-wise: lists must stay list objects, not a 2-D array
-        arr[i] = v
-    return arr
-
-
-def _to_frame(table: pa.Table) -> pd.DataFrame:
-    data: dict[str, Any] = {}
-    for f, col in zip(table.schema, table.columns):
-        if f.metadata and f.metadata.get(b"wandb_mirror.encoding") == b"json":
-            # dtype=object explicitly: pandas would otherwise infer "str" for all-string values
-            data[f.name] = pd.Series(_objects(math.nan if s is None else values.loads(s)
-                                              for s in col.to_pylist()), dtype=object)
-        elif f.type == pa.bool_() and col.null_count:
-            data[f.name] = pd.Series(_objects(math.nan if v is None else v
-                                              for v in col.to_pylist()), dtype=object)
-        else:
-            data[f.name] = col.to_pandas()
-    return pd.DataFrame(data, columns=table.column_names)
-
-
-def to_pandas(session: Session, run_pk: int, *, keys: Sequence[str] | None = None,
-        stream: str = DEFAULT_STREAM, min_step: int | None = None, max_step: int | None = None,
-        union: bool = False, samples: int | None = None) -> pd.DataFrame:
-    """:func:`to_arrow` as a DataFrame: missing numbers NaN, ints with gaps float64, JSON keys
-    as object columns of Python values (NaN where missing, as ``DataFrame.from_records``)."""
-    return _to_frame(to_arrow(session, run_pk, keys=keys, stream=stream, min_step=min_step,
-                              max_step=max_step, union=union, samples=samples))
-
-
-def read_many_pandas(session: Session, run_pks: Sequence[int], *, keys: Sequence[str],
-        samples: int | None = None, union: bool = False, stream: str = DEFAULT_STREAM,
-        min_step: int | None = None, max_step: int | None = None,
-        run_column: str = "run_pk") -> pd.DataFrame:
-    """Histories of many runs in one DataFrame (``run_column`` first, then ``_step`` and keys).
-
-    All runs' columns are fetched with one query. Per run, rows are those of :func:`to_pandas`
-    with the same ``keys``/``union``/``samples``; runs keep the order of ``run_pks``.
-    """
-    stream = _stream(stream)
-    order = list(dict.fromkeys(run_pks))
-    loaded = _load_chunks(session, order, stream, keys, min_step, max_step)
-    picks: list[tuple[_Chunk, np.ndarray]] = []
-    owners: list[int] = []
-    counts: list[int] = []
-    for run_pk in order:
-        for chunk, idx in _sampled(loaded.get(run_pk, []), keys, min_step, max_step, union,
-                                   samples):
-            picks.append((chunk, idx))
-            owners.append(run_pk)
-            counts.append(len(idx))
-    # One Arrow table over every run's pieces: one type per key, one DataFrame, no concat.
-    frame = _to_frame(_table(picks, keys, stream))
-    frame.insert(0, run_column, np.repeat(np.asarray(owners, dtype=np.int64),
-                                          np.asarray(counts, dtype=np.int64)))
-    return frame
