@@ -22,13 +22,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 
 from ..errors import FilterError
 from ..store import values as V
-from ..store.models import Run, RunValue
 from .keys import KeySpec, resolve_key
-from .sql import sort_value
+from .sql import RUNS, RUN_VALUES, sort_value
 
 __all__ = ["DEFAULT_ORDER", "compile_order", "parse_order"]
 
@@ -71,12 +70,21 @@ def parse_order(order: str | Sequence[str] | None) -> list[tuple[KeySpec, bool]]
 
 
 def _value_subquery(spec: KeySpec, expr: Any) -> Any:
-    rv = RunValue
+    rv = RUN_VALUES.c
     path = rv.path == spec.paths[0] if len(spec.paths) == 1 else rv.path.in_(spec.paths)
     return (select(expr)
-            .where(rv.run_pk == Run.pk, rv.root == spec.root, path, rv.elem == 0)
+            .where(rv.run_pk == RUNS.c.pk, rv.root == spec.root, path, rv.elem == 0)
             .limit(1)
             .scalar_subquery())
+
+
+def _rank(rv: Any) -> Any:
+    """Type-class rank of a ``run_values`` row; NULL for null and NaN values.
+
+    NaN is spelled ``kind = NUMBER AND num IS NULL`` (exactly the rows with ``nan = 1``: see
+    ``store.values.scalar_fields``) so the lookup reads the covering index alone."""
+    return case((and_(rv.kind == V.NUMBER, rv.num.is_(None)), None),
+                else_=case(_RANK, value=rv.kind, else_=None))
 
 
 def key_clauses(spec: KeySpec, ascending: bool) -> list[ColumnElement[Any]]:
@@ -86,15 +94,14 @@ def key_clauses(spec: KeySpec, ascending: bool) -> list[ColumnElement[Any]]:
         return [col.is_(None), col.asc() if ascending else col.desc()]
     # NaN ranks like a missing value, so diverged runs sort last both ways (best_run never
     # picks one); other values rank by their type class.
-    rank = _value_subquery(spec, case((RunValue.nan == True, None),  # noqa: E712
-                                      else_=case(_RANK, value=RunValue.kind, else_=None)))
-    value = _value_subquery(spec, sort_value(RunValue))
+    rank = _value_subquery(spec, _rank(RUN_VALUES.c))
+    value = _value_subquery(spec, sort_value(RUN_VALUES.c))
     if ascending:
         return [func.coalesce(rank, 99).asc(), value.asc().nulls_first()]
     return [func.coalesce(rank, -1).desc(), value.desc().nulls_last()]
 
 
-TIE_BREAK = (Run.created_ts.is_(None), Run.created_ts.asc(), Run.pk.asc())
+TIE_BREAK = (RUNS.c.created_ts.is_(None), RUNS.c.created_ts.asc(), RUNS.c.pk.asc())
 
 
 def compile_order(order: str | Sequence[str] | None = None) -> list[ColumnElement[Any]]:
@@ -105,7 +112,8 @@ def compile_order(order: str | Sequence[str] | None = None) -> list[ColumnElemen
             (unsigned = descending), or a list of such keys.
 
     Returns:
-        Clauses for ``select(Run).order_by(*clauses)``, ending with the tie-break.
+        Clauses over the ``runs`` table for ``select(Run).order_by(*clauses)``, ending with
+        the tie-break.
 
     Raises:
         FilterError: malformed order (path ``$order`` or ``$order[i]``).

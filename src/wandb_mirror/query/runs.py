@@ -13,6 +13,7 @@ from ..store.engine import translate_db_error
 from ..store.models import Run
 from .filters import compile_run_filter
 from .order import compile_order
+from .sql import RUNS
 
 __all__ = ["MAX_PAGING", "count_runs", "runs_statement", "select_runs"]
 
@@ -21,9 +22,9 @@ MAX_PAGING = 2**62
 
 
 def _where(project_pk: int, filters: Mapping[str, Any] | None, include_deleted: bool) -> list[Any]:
-    where = [Run.project_pk == project_pk, compile_run_filter(filters)]
+    where = [RUNS.c.project_pk == project_pk, compile_run_filter(filters)]
     if not include_deleted:
-        where.append(Run.deleted_at.is_(None))
+        where.append(RUNS.c.deleted_at.is_(None))
     return where
 
 
@@ -103,7 +104,7 @@ def count_runs(
         FilterError: malformed filter.
         StoreError: the database failed.
     """
-    stmt = select(func.count()).select_from(Run).where(
+    stmt = select(func.count()).select_from(RUNS).where(
         *_where(project_pk, filters, include_deleted))
     try:
         return int(session_or_conn.execute(stmt).scalar_one())

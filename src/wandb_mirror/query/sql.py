@@ -29,8 +29,14 @@ from ..store.models import Run, RunValue
 from .keys import ColumnKey, KeySpec
 from .parse import AllOf, BoolNode, Cond, FieldNode, Node, Not, Op, Stamp
 
-__all__ = ["ColumnBackend", "RunValuesBackend", "compile_node", "regex_match", "sort_value",
-           "timestamp_ms"]
+__all__ = ["ColumnBackend", "RUNS", "RUN_VALUES", "RunValuesBackend", "compile_node",
+           "regex_match", "sort_value", "timestamp_ms"]
+
+RUNS = Run.__table__
+"""The ``runs`` table. Run filters and orders are built on table columns, not ORM attributes,
+so they compile and run without configuring the ORM mappers (a process's first ORM query pays
+tens of ms for that)."""
+RUN_VALUES = RunValue.__table__
 
 Expr = ColumnElement[bool]
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
@@ -138,7 +144,7 @@ class RunValuesBackend:
     """
 
     def __init__(self) -> None:
-        self.rv = RunValue
+        self.rv = RUN_VALUES.c
         self.direct = _DirectColumns()
 
     def route(self, spec: KeySpec) -> tuple[Any, Any]:
@@ -150,7 +156,7 @@ class RunValuesBackend:
     def _has(self, spec: KeySpec, *conds: Any) -> Expr:
         rv = self.rv
         path = rv.path == spec.paths[0] if len(spec.paths) == 1 else rv.path.in_(spec.paths)
-        return Run.pk.in_(select(rv.run_pk).where(rv.root == spec.root, path, *conds))
+        return RUNS.c.pk.in_(select(rv.run_pk).where(rv.root == spec.root, path, *conds))
 
     def _row_eq(self, v: Any) -> Any:
         """Row condition for "this value (or element) equals v", v not None."""
