@@ -65,7 +65,7 @@ class RunNodeCache(_Generational):
     """Run nodes (the request-independent part of a ``Run`` answer) by run pk.
 
     Cached nodes hold detached ``Run`` rows whose columns are all loaded; readers must not
-    mutate a node except through the ``_memo`` dict it carries (e.g. parsed ``historyKeys``).
+    mutate a node.
     """
 
     def __init__(self, generation: StoreGeneration, max_entries: int = 50_000) -> None:

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from ..store import artifacts as store_artifacts
 from ..store import files as store_files
 from ..store import runs as store_runs
+from .encode import encode_reply
 from .faults import Faults
 from .nodes import RequestContext
 from .schema import execute_request, prepare
@@ -266,7 +267,7 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
             result = execute_request(prepared, payload.get("variables"),
                                      payload.get("operationName"), self._context(session))
         self.mirror.stats.record(kind="graphql", operation=result.operation_name, status=200)
-        body = _ENCODE(result.body).encode("ascii")
+        body = encode_reply(result.body)
         if cache is not None and "errors" not in result.body:
             cache.put(token, key, body)
         self._send(200, body, "application/json")

@@ -62,6 +62,7 @@ class RequestContext:
     run_nodes: Any = None  # a cache.RunNodeCache, or None
     node_token: Any = None  # this request's generation token for run_nodes
     users: dict[int, User | None] = field(default_factory=dict)
+    user_nodes: dict[int | None, dict[str, Any]] = field(default_factory=dict)
     projects: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ urls
@@ -102,6 +103,13 @@ class RequestContext:
         if pk not in self.users:
             self.users[pk] = self.session.get(User, pk)
         return self.users[pk]
+
+    def user_node(self, pk: int | None) -> dict[str, Any]:
+        """The ``User`` node of ``pk`` (``{}`` for none), one shared dict per user and request."""
+        node = self.user_nodes.get(pk)
+        if node is None:
+            node = self.user_nodes[pk] = user_node(self.user(pk)) or {}
+        return node
 
     def project(self, row: Project) -> dict[str, Any]:
         if row.pk not in self.projects:
