@@ -27,9 +27,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 __all__ = [
-    "ARRAY", "BOOL", "CONFIG", "DATE", "MAX_ARRAY_ELEMENTS", "MAX_DEPTH", "NULL", "NUMBER",
-    "OBJECT", "RUN", "STRING", "SUMMARY", "canonical_json", "dumps", "flatten", "loads",
-    "parse_timestamp", "run_value_rows", "scalar_fields", "unwrap_config",
+    "ARRAY", "BOOL", "CONFIG", "DATE", "MAX_ARRAY_ELEMENTS", "MAX_DEPTH", "NONFINITE_STRINGS",
+    "NULL", "NUMBER", "OBJECT", "RUN", "STRING", "SUMMARY", "canonical_json", "dumps", "flatten",
+    "loads", "nonfinite_as_strings", "parse_timestamp", "run_value_rows", "scalar_fields",
+    "unwrap_config",
 ]
 
 CONFIG, SUMMARY, RUN = 0, 1, 2
@@ -64,6 +65,56 @@ def loads(text: str | bytes | None) -> Any:
     if isinstance(text, (bytes, bytearray)):
         text = text.decode("utf-8")
     return _DECODER.decode(text)
+
+
+NONFINITE_STRINGS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+"""How W&B spells non-finite numbers where a reply must be standard JSON (see
+:func:`nonfinite_as_strings`)."""
+
+
+def _nonfinite_string(value: float) -> str | float:
+    if value != value:
+        return "NaN"
+    if value == math.inf:
+        return "Infinity"
+    if value == -math.inf:
+        return "-Infinity"
+    return value
+
+
+def nonfinite_as_strings(obj: Any) -> Any:
+    """``obj`` with every NaN/±Infinity float replaced by the string ``"NaN"``, ``"Infinity"``
+    or ``"-Infinity"`` (containers copied only where something changed).
+
+    For JSON *values* of a GraphQL reply, i.e. ``sampledHistory`` rows, which wandb-core parses
+    with Go's standard ``encoding/json``: a ``NaN`` token there fails the whole reply
+    (``invalid character 'N' looking for beginning of value``), and the W&B server sends these
+    strings instead (wandb's own ``util.make_safe_for_json``: "W&B backend and UI handle these
+    strings"; wandb/sweeps reads ``'NaN'`` strings from ``sampledHistory``). History rows sent
+    as JSON *strings* (``history``, ``events``) keep the ``NaN``/``Infinity`` tokens of
+    :func:`dumps`: wandb-core parses those with its NaN-aware ``simplejsonext`` and Python's
+    ``json`` accepts them, so they round-trip as floats, which strings would not (a logged
+    string ``"NaN"`` must stay a string).
+    """
+    if type(obj) is float:
+        return obj if math.isfinite(obj) else _nonfinite_string(obj)
+    if isinstance(obj, Mapping):
+        out = None
+        for key, value in obj.items():
+            fixed = nonfinite_as_strings(value)
+            if fixed is not value:
+                if out is None:
+                    out = dict(obj)
+                out[key] = fixed
+        return obj if out is None else out
+    if isinstance(obj, (list, tuple)):
+        items = [nonfinite_as_strings(v) for v in obj]
+        if all(a is b for a, b in zip(items, obj)):
+            return obj
+        return items
+    if isinstance(obj, float):  # a float subclass (numpy.float64)
+        return obj if math.isfinite(obj) else _nonfinite_string(obj)
+    return obj
 
 
 def _canon(obj: Any) -> Any:
