@@ -30,8 +30,8 @@ Step ranges: ``min_step`` inclusive, ``max_step`` EXCLUSIVE everywhere in this m
 ``scan_history``); callers wanting W&B's inclusive ``sampledHistory`` ``maxStep`` pass ``max + 1``.
 
 Modules: this one holds the tunables (set them here), the write path, the key/step metadata and
-the paged scan, and re-exports the read path (:mod:`.history_read`: rows, samples, Arrow,
-pandas); encodings and chunk metadata shared by both are in :mod:`.history_format`.
+the paged scan, and re-exports the read path (:mod:`.history_read`: rows, Arrow, pandas;
+:mod:`.history_sample`: sampled rows); encodings and chunk metadata are in :mod:`.history_format`.
 """
 from __future__ import annotations
 
@@ -53,9 +53,10 @@ from .history_format import (
     _unipc,
 )
 from .history_read import (
-    _load_chunks, _rows, _select, read_many_pandas, read_rows, sample_indices, sample_rows,
-    to_arrow, to_pandas,
+    _load_chunks, _rows, _select, read_many_pandas, read_rows, sample_indices, to_arrow,
+    to_pandas,
 )
+from .history_sample import sample_rows
 
 __all__ = [
     "CHUNK_ROWS", "DEFAULT_STREAM", "ENCODE_BLOCK", "ENCODINGS", "EVENTS_STREAM", "IPC_COMPRESSION",

@@ -22,8 +22,7 @@ from .history_format import (
     _gc_paused, _json_array, _key_order, _stream, _unipc, _valid,
 )
 
-__all__ = ["read_many_pandas", "read_rows", "sample_indices", "sample_rows", "to_arrow",
-           "to_pandas"]
+__all__ = ["read_many_pandas", "read_rows", "sample_indices", "to_arrow", "to_pandas"]
 
 
 @dataclass
@@ -43,9 +42,12 @@ class _Chunk:
 
 def _load_chunks(session: Session, run_pks: Sequence[int], stream: str, keys_: Sequence[str] | None,
                  lo: int | None, hi: int | None, limit: int | None = None,
-                 ) -> dict[int, list[_Chunk]]:
-    """Chunks overlapping [lo, hi) of each run, decoded (zero-copy), with the wanted keys."""
+                 only: Sequence[int] | None = None) -> dict[int, list[_Chunk]]:
+    """Chunks overlapping [lo, hi) of each run (``only``: just these chunk numbers), decoded
+    (zero-copy), with the wanted keys."""
     cond = [_CHUNKS.c.run_pk.in_(list(run_pks)), _CHUNKS.c.stream == stream]
+    if only is not None:
+        cond.append(_CHUNKS.c.chunk_no.in_(list(only)))
     if lo is not None:
         cond.append(_CHUNKS.c.max_step >= lo)
     if hi is not None:
@@ -64,7 +66,9 @@ def _load_chunks(session: Session, run_pks: Sequence[int], stream: str, keys_: S
         chunks[(run_pk, no)] = chunk
         out.setdefault(run_pk, []).append(chunk)
     ccond = [_COLUMNS.c.run_pk.in_(list(out)), _COLUMNS.c.stream == stream]
-    if len(out) == 1:
+    if only is not None:
+        ccond.append(_COLUMNS.c.chunk_no.in_(list(only)))
+    elif len(out) == 1:
         (only,) = out.values()
         ccond.append(_COLUMNS.c.chunk_no.between(only[0].meta.chunk_no, only[-1].meta.chunk_no))
     steps_needed: list[tuple[int, int]] = []
@@ -203,22 +207,6 @@ def _sampled(chunks: list[_Chunk], keys_: Sequence[str] | None, lo: int | None, 
     return out
 
 
-def sample_rows(session: Session, run_pk: int, *, keys: Sequence[str] | None = None,
-        samples: int = 500, stream: str = DEFAULT_STREAM, min_step: int | None = None,
-        max_step: int | None = None, union: bool = False) -> list[dict[str, Any]]:
-    """Deterministic sample of at most ``samples`` rows (``max_step`` EXCLUSIVE).
-
-    Candidates are the rows of :func:`read_rows` with the same arguments; when there are more
-    than ``samples`` of them, evenly spaced ones are kept, always the first and the last.
-    """
-    stream = _stream(stream)
-    chunks = _load_chunks(session, [run_pk], stream, keys, min_step, max_step).get(run_pk, [])
-    out: list[dict[str, Any]] = []
-    for chunk, idx in _sampled(chunks, keys, min_step, max_step, union, samples):
-        out.extend(_rows(chunk, idx, keys))
-    return out
-
-
 # --------------------------------------------------------------------------------- columnar
 
 
@@ -278,7 +266,7 @@ def to_arrow(session: Session, run_pk: int, *, keys: Sequence[str] | None = None
     """A run's history as an Arrow table (``max_step`` EXCLUSIVE), one column per key.
 
     Rows: all rows, or with ``keys`` those holding all (``union``: any) of them; ``samples``
-    subsamples like :func:`sample_rows`. Types: ``_step`` int64; int64/float64/bool/string
+    subsamples like :func:`~wandb_mirror.store.history.sample_rows`. Types: ``_step`` int64; int64/float64/bool/string
     when a key is homogeneous, float64 when it mixes ints and floats (big ints lose precision
     here, :func:`read_rows` is exact); other keys (dicts, lists, mixed types) are JSON text with
     field metadata ``wandb_mirror.encoding = json``. Missing values are nulls.
