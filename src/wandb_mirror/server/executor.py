@@ -80,6 +80,8 @@ class _Executor:
         self.fragments = {d.name.value: d for d in document.definitions
                           if isinstance(d, FragmentDefinitionNode)}
         self.collected: dict[tuple[tuple[int, ...], str], list[tuple[str, list[FieldNode]]]] = {}
+        self.sub_plans: dict[tuple[int, str], list[tuple]] = {}
+        self.args: dict[int, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ field collection
     def _included(self, node: Any) -> bool:
@@ -137,7 +139,10 @@ class _Executor:
 
     # ------------------------------------------------------------------ values
     def _plan(self, type_: GraphQLObjectType, selection_sets: list[SelectionSetNode]) -> list[tuple]:
-        """Per response key: (key, name, nodes, field, leaf fast type or None, leaf type or None)."""
+        """Per response key: (key, name, nodes, field, leaf fast type or None, sub-selection sets).
+
+        Cached per (selection sets, type): every object of a list shares one plan.
+        """
         key = (tuple(id(s) for s in selection_sets), "plan:" + type_.name)
         hit = self.collected.get(key)
         if hit is not None:
@@ -158,9 +163,26 @@ class _Executor:
             fast = _FAST_LEAF.get(leaf.name, _IDENTITY) if leaf is not None else None
             if leaf is not None and leaf.serialize is not _DEFAULT_SERIALIZE and fast is _IDENTITY:
                 fast = None  # a custom scalar with its own serializer
-            plan.append((response_key, name, nodes, field, fast, leaf))
+            sets = [n.selection_set for n in nodes if n.selection_set]
+            plan.append((response_key, name, nodes, field, fast, sets))
         self.collected[key] = plan  # type: ignore[assignment]
         return plan
+
+    def _sub_plan(self, type_: GraphQLObjectType, sets: list[SelectionSetNode]) -> list[tuple]:
+        """:meth:`_plan` for the sub-selections of a planned field (``sets`` from its plan)."""
+        key = (id(sets), type_.name)
+        hit = self.sub_plans.get(key)
+        if hit is None:
+            hit = self.sub_plans[key] = self._plan(type_, sets)
+        return hit
+
+    def _arguments(self, field: Any, node: FieldNode) -> dict[str, Any]:
+        """A field's coerced arguments; the same for every object of a request (one document,
+        one set of variables), so computed once per field node."""
+        args = self.args.get(id(node))
+        if args is None:
+            args = self.args[id(node)] = get_argument_values(field, node, self.variables)
+        return args
 
     def object(self, type_: GraphQLObjectType, source: Any,
                selection_sets: list[SelectionSetNode], plan: list[tuple] | None = None
@@ -169,12 +191,12 @@ class _Executor:
         is_map = isinstance(source, Mapping)
         if plan is None:
             plan = self._plan(type_, selection_sets)
-        for response_key, name, nodes, field, fast, leaf in plan:
+        for response_key, name, nodes, field, fast, sets in plan:
             if field is None:
                 result[response_key] = type_.name
                 continue
             if field.resolve is not None:
-                args = get_argument_values(field, nodes[0], self.variables) if field.args else {}
+                args = self._arguments(field, nodes[0]) if field.args else {}
                 try:
                     value = field.resolve(source, self.info, **args)
                 except Exception as exc:  # errors are reported by graphql-core's run
@@ -188,10 +210,10 @@ class _Executor:
             elif fast is not None and (fast is _IDENTITY or type(value) is fast):
                 result[response_key] = value
             else:
-                result[response_key] = self.complete(field.type, value, nodes)
+                result[response_key] = self.complete(field.type, value, sets)
         return result
 
-    def complete(self, type_: Any, value: Any, nodes: list[FieldNode]) -> Any:
+    def complete(self, type_: Any, value: Any, sets: list[SelectionSetNode]) -> Any:
         if isinstance(type_, GraphQLNonNull):
             if value is None:
                 raise Fallback("null in a non-null position")
@@ -205,15 +227,14 @@ class _Executor:
             if isinstance(item_type, GraphQLNonNull):
                 item_type = item_type.of_type
             if isinstance(item_type, GraphQLObjectType):  # one plan for every item
-                sets = [n.selection_set for n in nodes if n.selection_set]
-                plan = self._plan(item_type, sets)
+                plan = self._sub_plan(item_type, sets)
                 return [None if v is None else self.object(item_type, v, sets, plan)
                         for v in value]
             fast_item = _FAST_LEAF.get(getattr(item_type, "name", ""))
             if fast_item is not None:
-                return [v if v is None or type(v) is fast_item else self.complete(item_type, v, nodes)
+                return [v if v is None or type(v) is fast_item else self.complete(item_type, v, sets)
                         for v in value]
-            return [self.complete(item_type, v, nodes) for v in value]
+            return [self.complete(item_type, v, sets) for v in value]
         if is_leaf_type(type_):
             fast = _FAST_LEAF.get(type_.name)
             if fast is not None and type(value) is fast:
@@ -228,7 +249,7 @@ class _Executor:
             if not isinstance(runtime, GraphQLObjectType) or not self.schema.is_sub_type(type_, runtime):
                 raise Fallback(f"cannot resolve the runtime type of {type_.name}")
             type_ = runtime
-        return self.object(type_, value, [n.selection_set for n in nodes if n.selection_set])
+        return self.object(type_, value, sets, self._sub_plan(type_, sets))
 
 
 def execute_fast(schema: GraphQLSchema, document: Any, operation_name: str | None,
