@@ -157,10 +157,7 @@ def test_history_rows_sent_as_strings_come_back_as_floats(wandb_api):
 
 
 def test_keyed_history_gets_the_wandb_strings(wandb_api, upstream):
-    if not _serve_sends_strings_in_sampled_history(upstream[1]):
-        pytest.xfail("serve still writes NaN tokens into sampledHistory, which wandb-core cannot "
-                     "parse: server/resolvers.py resolve_sampled_history must append "
-                     "store.values.nonfinite_as_strings(rows)")
+    assert _serve_sends_strings_in_sampled_history(upstream[1])
     run = wandb_api.run(f"{ENTITY}/{PROJECT}/{RUN}")
     want = [1.0, "NaN", "Infinity", "-Infinity", 2.5]
     got = run.history(keys=["loss"], pandas=False)

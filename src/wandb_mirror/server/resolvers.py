@@ -19,7 +19,7 @@ from ..store import files as store_files
 from ..store import history
 from ..store import runs as store_runs
 from ..store.models import Project, Run
-from ..store.values import dumps, loads
+from ..store.values import dumps, loads, nonfinite_as_strings
 from .encode import RawJSON
 from .nodes import RequestContext, connection, page_window, parse_json_arg, user_node
 
@@ -260,7 +260,7 @@ def resolve_sampled_history(node: dict[str, Any], info: GraphQLResolveInfo,
         )
         if keys:
             rows = [{k: r[k] for k in keys if k in r} for r in rows]
-        out.append(rows)
+        out.append(nonfinite_as_strings(rows))  # as W&B: wandb-core decodes these with encoding/json
     return out
 
 
