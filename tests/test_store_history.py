@@ -353,3 +353,22 @@ def test_delete_history_and_transaction_rollback(engine):
         H.delete_history(s, run)
         assert H.row_count(s, run) == 0 and H.last_step(s, run) is None
         assert H.read_rows(s, run) == [] and len(H.to_pandas(s, run)) == 0
+
+
+@pytest.mark.parametrize("max_keys, n_many", [(256, 0), (256, 300), (3, 0)])
+def test_rows_with_odd_and_many_keys(engine, monkeypatch, max_keys, n_many):
+    # Rows are built by a generated function over the keys every row holds (or dict(zip) past
+    # ROW_MAKER_MAX_KEYS): odd key spellings must come back exactly, in the same key order.
+    from wandb_mirror.store import history_read
+    monkeypatch.setattr(history_read, "ROW_MAKER_MAX_KEYS", max_keys)
+    odd = ["'", '"', "\\", "}", "{", "lambda", "v0", "__builtins__", "", "a b", "é\n"]
+    many = [f"k{i:03d}" for i in range(n_many)] or ["k007"]
+    run = new_run(engine)
+    rows = [{"_step": i, **{k: f"{k}-{i}" for k in odd}, **{k: i for k in many},
+             **({"sparse": i} if i % 3 else {})} for i in range(20)]
+    append(engine, run, rows)
+    got = read(engine, run)
+    assert same_rows(got, rows)
+    assert [k for k in got[0] if k != "_step"] == sorted(set(rows[0]) - {"_step"})
+    assert read(engine, run, keys=["}", "k007"]) == [
+        {"_step": r["_step"], "}": r["}"], "k007": r["k007"]} for r in rows]
