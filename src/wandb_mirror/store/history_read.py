@@ -6,7 +6,7 @@ names of this module); step ranges are ``min_step`` inclusive, ``max_step`` EXCL
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -124,11 +124,12 @@ def _select(chunk: _Chunk, keys_: Sequence[str] | None, lo: int | None, hi: int 
     return np.flatnonzero(mask) + a
 
 
-def _out_keys(chunk: _Chunk, keys_: Sequence[str] | None) -> list[str]:
+def _out_keys(have: Collection[str], keys_: Sequence[str] | None) -> list[str]:
+    """The keys rows of a chunk holding columns ``have`` show, in order."""
     if keys_ is None:
-        return _key_order(chunk.cols)
-    order = ([STEP] if STEP in chunk.cols else []) + [k for k in keys_ if k != STEP]
-    return [k for k in dict.fromkeys(order) if k in chunk.cols]
+        return _key_order(have)
+    order = ([STEP] if STEP in have else []) + [k for k in keys_ if k != STEP]
+    return [k for k in dict.fromkeys(order) if k in have]
 
 
 ROW_MAKER_MAX_KEYS = 256
@@ -149,6 +150,15 @@ def _row_maker(names: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
     return eval(f"lambda {', '.join(args)}: {{{body}}}", {"__builtins__": {}})  # noqa: S307
 
 
+def _dicts(names: list[str], columns: list[list[Any]], n: int) -> list[dict[str, Any]]:
+    """``n`` rows ``{names[0]: columns[0][i], ...}``."""
+    if not names:
+        return [{} for _ in range(n)]
+    if len(names) > ROW_MAKER_MAX_KEYS:
+        return [dict(zip(names, t)) for t in zip(*columns)]
+    return list(map(_row_maker(tuple(names)), *columns))
+
+
 def _rows(chunk: _Chunk, idx: np.ndarray, keys_: Sequence[str] | None) -> list[dict[str, Any]]:
     """Row dicts for positions ``idx``: the keys every row holds first (one generated dict
     display per row), then the sparse keys set only where present (so cost follows the values
@@ -159,7 +169,7 @@ def _rows(chunk: _Chunk, idx: np.ndarray, keys_: Sequence[str] | None) -> list[d
     dense_names: list[str] = []
     dense_lists: list[list[Any]] = []
     sparse: list[tuple[str, list[Any], list[int]]] = []
-    for name in _out_keys(chunk, keys_):
+    for name in _out_keys(chunk.cols, keys_):
         encoding, batch = chunk.cols[name]
         sub = batch if full else batch.take(pa.array(idx))
         vals = _decode_list(encoding, sub)
@@ -169,12 +179,7 @@ def _rows(chunk: _Chunk, idx: np.ndarray, keys_: Sequence[str] | None) -> list[d
             dense_lists.append(vals)
         elif arr.null_count < len(arr):
             sparse.append((name, vals, np.flatnonzero(_valid(arr, len(arr))).tolist()))
-    if len(dense_names) > ROW_MAKER_MAX_KEYS:
-        out = [dict(zip(dense_names, t)) for t in zip(*dense_lists)]
-    elif dense_lists:
-        out = list(map(_row_maker(tuple(dense_names)), *dense_lists))
-    else:
-        out = [{} for _ in range(len(idx))]
+    out = _dicts(dense_names, dense_lists, len(idx))
     for name, vals, present in sparse:
         for p in present:
             out[p][name] = vals[p]

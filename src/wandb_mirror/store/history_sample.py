@@ -38,7 +38,9 @@ from sqlalchemy.orm import Session
 
 from .engine import translate_db_error
 from .history_format import DEFAULT_STREAM, STEP, _ChunkMeta, _ipc, _stream, _unipc
-from .history_read import _Chunk, _load_chunks, _rows, _sampled, sample_indices
+from .history_read import (
+    _Chunk, _dicts, _load_chunks, _out_keys, _rows, _sampled, sample_indices,
+)
 
 __all__ = ["SLICE_MAX_PICKS", "sample_rows"]
 
@@ -170,32 +172,39 @@ def _picked_rows(con: sqlite3.Connection, m: _ChunkMeta, ccols: dict[str, _ColMe
                  idx: np.ndarray, keys_: Sequence[str] | None,
                  default: bool) -> list[dict[str, Any]]:
     """Rows at positions ``idx`` of a chunk, reading only those values where possible."""
-    sub = _Chunk(_ChunkMeta(m.chunk_no, m.min_step, m.max_step, len(idx)),
-                 np.empty(0, dtype=np.int64))
+    sliced: dict[str, tuple[str, np.ndarray]] = {}
     whole: dict[int, str] = {}
     few = len(idx) <= SLICE_MAX_PICKS
     for key, (rowid, encoding, present) in ccols.items():
         if default and key == STEP and m.max_step - m.min_step + 1 == m.n_rows:
-            sub.cols[STEP] = ("int64", pa.record_batch([pa.array(idx + m.min_step)], names=["v"]))
+            sliced[STEP] = ("int64", idx + m.min_step)
             continue
         vals = (_read_slices(con, rowid, encoding, m.n_rows, idx)
                 if few and present >= m.n_rows and encoding in _FIXED else None)
         if vals is None:
             whole[rowid] = key
         else:
-            sub.cols[key] = (encoding, pa.record_batch([vals], names=["v"]))
-    if whole:
-        marks = ", ".join("?" * len(whole))
-        take = pa.array(idx)
-        for rowid, encoding, data in con.execute(
-                f"SELECT rowid, encoding, data FROM history_columns WHERE rowid IN ({marks})",
-                list(whole)):
-            sub.cols[whole[rowid]] = (encoding, _unipc(data).take(take))
+            sliced[key] = (encoding, vals)
+    if not whole:
+        # Every column dense and numeric: the rows _rows() would build, without Arrow.
+        names = _out_keys(sliced, keys_)
+        return _dicts(names, [sliced[k][1].tolist() for k in names], len(idx))
+    sub = _Chunk(_ChunkMeta(m.chunk_no, m.min_step, m.max_step, len(idx)),
+                 np.empty(0, dtype=np.int64))
+    for key, (encoding, vals) in sliced.items():
+        sub.cols[key] = (encoding, pa.record_batch([pa.array(vals, type=_FIXED[encoding][1])],
+                                                   names=["v"]))
+    marks = ", ".join("?" * len(whole))
+    take = pa.array(idx)
+    for rowid, encoding, data in con.execute(
+            f"SELECT rowid, encoding, data FROM history_columns WHERE rowid IN ({marks})",
+            list(whole)):
+        sub.cols[whole[rowid]] = (encoding, _unipc(data).take(take))
     return _rows(sub, np.arange(len(idx)), keys_)
 
 
 def _read_slices(con: sqlite3.Connection, rowid: int, encoding: str, n_rows: int,
-                 idx: np.ndarray) -> pa.Array | None:
+                 idx: np.ndarray) -> np.ndarray | None:
     """Values at ``idx`` of a dense fixed-width column, read in place (None: not that layout)."""
     header, size, width = _layout(encoding, n_rows)
     body = len(header)
@@ -203,8 +212,7 @@ def _read_slices(con: sqlite3.Connection, rowid: int, encoding: str, n_rows: int
         if len(blob) != size or blob[:body] != header:
             return None
         data = b"".join([blob[body + width * p: body + width * (p + 1)] for p in idx.tolist()])
-    dtype, arrow_type = _FIXED[encoding]
-    return pa.array(np.frombuffer(data, dtype=dtype), type=arrow_type)
+    return np.frombuffer(data, dtype=_FIXED[encoding][0])
 
 
 @lru_cache(maxsize=64)
