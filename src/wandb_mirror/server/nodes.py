@@ -88,14 +88,32 @@ class RequestContext:
         return self.signed_url("parquet", entity, project, run_id, "history.parquet")
 
     # ------------------------------------------------------------------ lookups
+    def shared(self, key: Any) -> Any:
+        """A node kept across requests for this store generation (None: not kept)."""
+        return self.run_nodes.get(self.node_token, key) if self.run_nodes is not None else None
+
+    def share(self, key: Any, node: Any) -> None:
+        """Keep ``node`` for later requests of this store generation (it must not change)."""
+        if self.run_nodes is not None:
+            self.run_nodes.put(self.node_token, key, node)
+
     def load_users(self, pks: Sequence[int | None]) -> None:
-        """Fetch the users of a page of runs in one query."""
-        missing = {pk for pk in pks if pk is not None and pk not in self.users}
+        """Make the ``User`` nodes of a page of runs available, with at most one query."""
+        missing = set()
+        for pk in pks:
+            if pk is None or pk in self.user_nodes:
+                continue
+            shared = self.shared(("user", pk))
+            if shared is not None:
+                self.user_nodes[pk] = shared
+            else:
+                missing.add(pk)
         if missing:
             for user in self.session.scalars(select(User).where(User.pk.in_(missing))):
                 self.users[user.pk] = user
             for pk in missing:
                 self.users.setdefault(pk, None)
+                self.user_node(pk)
 
     def user(self, pk: int | None) -> User | None:
         if pk is None:
@@ -105,10 +123,15 @@ class RequestContext:
         return self.users[pk]
 
     def user_node(self, pk: int | None) -> dict[str, Any]:
-        """The ``User`` node of ``pk`` (``{}`` for none), one shared dict per user and request."""
+        """The ``User`` node of ``pk`` (``{}`` for none): one shared dict per user and store
+        generation; readers must not mutate it."""
         node = self.user_nodes.get(pk)
         if node is None:
-            node = self.user_nodes[pk] = user_node(self.user(pk)) or {}
+            node = self.shared(("user", pk))
+            if node is None:
+                node = user_node(self.user(pk)) or {}
+                self.share(("user", pk), node)
+            self.user_nodes[pk] = node
         return node
 
     def project(self, row: Project) -> dict[str, Any]:

@@ -8,10 +8,11 @@ first and last row). Step ranges: ``history(minStep, maxStep)`` treats ``maxStep
 from __future__ import annotations
 
 import json
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, select
 
 from ..errors import FilterError
 from ..query import count_runs, select_runs
@@ -19,9 +20,10 @@ from ..store import files as store_files
 from ..store import history
 from ..store import runs as store_runs
 from ..store.models import Project, Run
+from ..store.run_rows import RUN_ATTRS, RunRow, run_rows
 from ..store.values import dumps, loads, nonfinite_as_strings
 from .encode import RawJSON
-from .nodes import RequestContext, connection, page_window, parse_json_arg, user_node
+from .nodes import RequestContext, connection, page_window, parse_json_arg
 
 __all__ = ["RESOLVERS", "run_dict"]
 
@@ -73,11 +75,18 @@ def resolve_project(_root: Any, info: GraphQLResolveInfo, name: str | None = Non
     ctx = _ctx(info)
     if not name:
         return None
-    stmt = select(Project).where(Project.name == name)
-    if entityName:
-        stmt = stmt.where(Project.entity == entityName)
-    row = ctx.session.scalars(stmt.order_by(Project.pk).limit(1)).first()
-    return ctx.project(row) if row is not None else None
+    key = ("project", entityName or None, name)
+    node = ctx.shared(key)  # every page of a listing asks for its project again
+    if node is None:
+        stmt = select(Project).where(Project.name == name)
+        if entityName:
+            stmt = stmt.where(Project.entity == entityName)
+        row = ctx.session.scalars(stmt.order_by(Project.pk).limit(1)).first()
+        if row is None:
+            return None
+        node = ctx.project(row)
+        ctx.share(key, node)
+    return node  # type: ignore[no-any-return]
 
 
 def resolve_entity(_root: Any, info: GraphQLResolveInfo, name: str | None = None) -> dict[str, Any] | None:
@@ -93,28 +102,33 @@ def resolve_entity(_root: Any, info: GraphQLResolveInfo, name: str | None = None
 
 
 _DECODE = json.JSONDecoder(strict=False).decode
-_RUN_ROWS = select(*[getattr(Run, a.key).label(a.key) for a in inspect(Run).column_attrs])
-"""Every ``Run`` column as a Core row (attribute access like the ORM object, several times
-cheaper to load, and not tracked by the garbage collector)."""
+_NODE_FIELDS = (
+    ("name", "run_id"), ("projectId", "project_internal_id"), ("id", "storage_id"),
+    ("displayName", "display_name"), ("state", "state"), ("sweepName", "sweep_name"),
+    ("group", "group"), ("jobType", "job_type"), ("commit", "commit"),
+    ("description", "description"), ("notes", "notes"), ("host", "host"),
+    ("readOnly", "read_only"), ("createdAt", "created_at"), ("heartbeatAt", "heartbeat_at"),
+    ("updatedAt", "updated_at"), ("historyLineCount", "history_line_count"),
+    ("eventsLineCount", "events_line_count"), ("config", "config_raw"),
+    ("summaryMetrics", "summary_raw"), ("systemMetrics", "system_metrics_raw"),
+)
+"""``Run`` fields copied from a column as they are: (GraphQL name, column attribute)."""
+_NODE_KEYS = tuple(name for name, _ in _NODE_FIELDS)
+_NEEDED = tuple(attr for _, attr in _NODE_FIELDS) + ("tags_raw", "user_pk", "extra_raw")
+_FROM_ROW = itemgetter(*[RUN_ATTRS.index(attr) for attr in _NEEDED])  # a RunRow: by position
+_FROM_OBJECT = attrgetter(*_NEEDED)  # an ORM ``Run``
 
 
 def _base_run_dict(ctx: RequestContext, run: Any) -> dict[str, Any]:
-    node: dict[str, Any] = {
-        "__typename": "Run", "name": run.run_id, "projectId": run.project_internal_id,
-        "id": run.storage_id, "displayName": run.display_name, "state": run.state,
-        "sweepName": run.sweep_name, "group": run.group, "jobType": run.job_type,
-        "commit": run.commit, "description": run.description, "notes": run.notes,
-        "host": run.host, "readOnly": run.read_only, "createdAt": run.created_at,
-        "heartbeatAt": run.heartbeat_at, "updatedAt": run.updated_at,
-        "historyLineCount": run.history_line_count, "eventsLineCount": run.events_line_count,
-        "tags": _DECODE(run.tags_raw) if run.tags_raw is not None else [],
-        "user": ctx.user_node(run.user_pk),
-        "config": run.config_raw, "summaryMetrics": run.summary_raw,
-        "systemMetrics": run.system_metrics_raw,
-        "_run": run,
-    }
-    if run.extra_raw:
-        extra = loads(run.extra_raw)
+    values = _FROM_ROW(run) if isinstance(run, RunRow) else _FROM_OBJECT(run)
+    node: dict[str, Any] = dict(zip(_NODE_KEYS, values))
+    tags_raw, user_pk, extra_raw = values[-3:]
+    node["__typename"] = "Run"
+    node["tags"] = _DECODE(tags_raw) if tags_raw is not None else []
+    node["user"] = ctx.user_node(user_pk)
+    node["_run"] = run
+    if extra_raw:
+        extra = loads(extra_raw)
         if isinstance(extra, dict):
             for key, value in extra.items():
                 node.setdefault(key, value)
@@ -146,7 +160,7 @@ def _page_runs(ctx: RequestContext, pks: list[int], project: dict[str, Any]) -> 
                 cached[pk] = hit
     missing = [pk for pk in pks if pk not in cached]
     if missing:
-        rows = ctx.session.execute(_RUN_ROWS.where(Run.pk.in_(missing))).all()
+        rows = run_rows(ctx.session, missing)
         ctx.load_users([r.user_pk for r in rows])
         for row in rows:
             base = _base_run_dict(ctx, row)

@@ -1,0 +1,70 @@
+"""Reading pages of whole ``runs`` rows with as little per-query overhead as possible.
+
+Why: a served page of runs is "these 50 run keys, every column". Through SQLAlchemy's statement
+machinery (cache key, expanding ``IN`` parameters, result processing) that query cost ~2.2 ms
+here against ~0.9 ms for the same SQL on the DBAPI cursor. So the SQL text is compiled once per
+(dialect, number of keys) by SQLAlchemy itself and then executed with ``exec_driver_sql``.
+
+Rows read like ORM ``Run`` objects by attribute (``row.run_id``, ``row.group``...), and by
+position in the order of :data:`RUN_ATTRS`. The only column whose driver value differs from
+the ORM's is the boolean ``read_only`` (SQLite returns 0/1), normalised here.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from threading import Lock
+from typing import Any, NamedTuple
+
+from sqlalchemy import bindparam, inspect, select
+from sqlalchemy.orm import Session
+
+from .models import Run
+
+__all__ = ["RUN_ATTRS", "RunRow", "run_rows"]
+
+RUN_ATTRS: tuple[str, ...] = tuple(a.key for a in inspect(Run).column_attrs)
+"""Every ``Run`` column attribute, in the order rows hold them."""
+
+RunRow = NamedTuple("RunRow", [(name, Any) for name in RUN_ATTRS])  # type: ignore[misc]
+"""A whole ``runs`` row: attribute access like ``Run``, a plain tuple underneath."""
+
+_MAX_CACHED_KEYS = 1024
+_SQL: dict[tuple[str, int], str] = {}
+_LOCK = Lock()
+_READ_ONLY = RUN_ATTRS.index("read_only")
+
+
+def _sql(dialect: Any, count: int) -> str:
+    key = (dialect.name, count)
+    text = _SQL.get(key)
+    if text is None:
+        params = [bindparam(f"pk{i}") for i in range(count)]
+        stmt = select(*[getattr(Run, name).label(name) for name in RUN_ATTRS]) \
+            .where(Run.pk.in_(params))
+        compiled = stmt.compile(dialect=dialect)
+        positions = getattr(compiled, "positiontup", None)
+        if dialect.positional and list(positions or []) != [f"pk{i}" for i in range(count)]:
+            raise RuntimeError("unexpected parameter order in compiled SQL")  # pragma: no cover
+        text = compiled.string
+        if count <= _MAX_CACHED_KEYS:
+            with _LOCK:
+                _SQL[key] = text
+    return text
+
+
+def run_rows(session: Session, pks: Sequence[int]) -> list[RunRow]:
+    """Whole rows of the runs ``pks`` (in no particular order; missing keys are skipped)."""
+    if not pks:
+        return []
+    conn = session.connection()
+    dialect = conn.dialect
+    params: Any = (tuple(pks) if dialect.positional
+                   else {f"pk{i}": pk for i, pk in enumerate(pks)})
+    out = []
+    for row in conn.exec_driver_sql(_sql(dialect, len(pks)), params):
+        values = tuple(row)
+        flag = values[_READ_ONLY]
+        if flag is not None and type(flag) is not bool:
+            values = values[:_READ_ONLY] + (bool(flag),) + values[_READ_ONLY + 1:]
+        out.append(RunRow._make(values))
+    return out
