@@ -10,6 +10,7 @@ first line of stdout.
 """
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import secrets
@@ -26,6 +27,7 @@ from .cache import ReplyCache, RunListCache, RunNodeCache, StoreGeneration
 from .faults import Faults, Stats
 from .http import MirrorHTTPServer, key_is_well_formed
 from .nodes import ServeOptions
+from .schema import mirror_schema
 
 __all__ = ["Faults", "MirrorServer", "ServeOptions", "Stats", "make_server", "serve_forever"]
 
@@ -176,6 +178,12 @@ def serve_forever(
     if ready is not None:
         ready(server)
     log.info("serving %s at %s", server.engine.url.render_as_string(hide_password=True), server.url)
+    # This process now only serves. Build the schema before the first request, and move what
+    # imports and start-up allocated (~150k objects, never garbage) out of the collector's
+    # view: otherwise every full collection re-scans them, ~0.1-0.2 s each on a cold walk.
+    mirror_schema()
+    gc.collect()
+    gc.freeze()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
