@@ -20,7 +20,7 @@ from .keys import (
     resolve_key,
 )
 from .order import DEFAULT_ORDER, compile_order, parse_order
-from .runs import count_runs, runs_statement, select_runs
+from .runs import count_runs, first_run_pks, run_pks_statement, runs_statement, select_runs
 
 __all__ = [
     "ARTIFACT_VERSION_COLUMNS",
@@ -34,10 +34,12 @@ __all__ = [
     "compile_order",
     "compile_run_filter",
     "count_runs",
+    "first_run_pks",
     "parse_column_filter",
     "parse_order",
     "parse_run_filter",
     "resolve_key",
+    "run_pks_statement",
     "runs_statement",
     "select_runs",
 ]

@@ -30,12 +30,16 @@ def parse_run_filter(filters: Mapping[str, Any] | None) -> Node:
                         and spec.timestamp)
 
 
-def compile_run_filter(filters: Mapping[str, Any] | None) -> ColumnElement[bool]:
+def compile_run_filter(filters: Mapping[str, Any] | None, *,
+                       correlated: bool = False) -> ColumnElement[bool]:
     """Compile a W&B run filter to a boolean expression over ``Run`` (correlated on ``Run.pk``).
 
     Args:
         filters: e.g. ``{"state": "finished", "config.lr": {"$gt": 0.01}}``; None or ``{}``
             match every run.
+        correlated: answer each ``run_values`` leaf with a correlated ``EXISTS`` probe per run
+            instead of one uncorrelated ``IN`` list (same result; cheaper when few runs are
+            examined, dearer when all are).
 
     Returns:
         An expression to put in ``select(Run).where(...)``.
@@ -44,7 +48,7 @@ def compile_run_filter(filters: Mapping[str, Any] | None) -> ColumnElement[bool]
         FilterError: malformed filter (unknown key or operator, wrong operand type, invalid
             regex, too deep, too large); ``.path`` names the offending node.
     """
-    return compile_node(parse_run_filter(filters), RunValuesBackend())
+    return compile_node(parse_run_filter(filters), RunValuesBackend(correlated=correlated))
 
 
 def parse_column_filter(filters: Mapping[str, Any] | None,

@@ -34,7 +34,7 @@ __all__ = ["DEFAULT_ORDER", "compile_order", "parse_order"]
 DEFAULT_ORDER = "+created_at"
 MAX_ORDER_KEYS = 8
 
-_RANK = {V.NUMBER: 1, V.STRING: 2, V.OBJECT: 3, V.ARRAY: 4, V.BOOL: 5, V.DATE: 6}
+TYPE_RANK = {V.NUMBER: 1, V.STRING: 2, V.OBJECT: 3, V.ARRAY: 4, V.BOOL: 5, V.DATE: 6}
 
 
 def parse_order(order: str | Sequence[str] | None) -> list[tuple[KeySpec, bool]]:
@@ -69,7 +69,7 @@ def parse_order(order: str | Sequence[str] | None) -> list[tuple[KeySpec, bool]]
     return out
 
 
-def _value_subquery(spec: KeySpec, expr: Any) -> Any:
+def value_lookup(spec: KeySpec, expr: Any) -> Any:
     rv = RUN_VALUES.c
     path = rv.path == spec.paths[0] if len(spec.paths) == 1 else rv.path.in_(spec.paths)
     return (select(expr)
@@ -78,13 +78,13 @@ def _value_subquery(spec: KeySpec, expr: Any) -> Any:
             .scalar_subquery())
 
 
-def _rank(rv: Any) -> Any:
+def rank_of(rv: Any) -> Any:
     """Type-class rank of a ``run_values`` row; NULL for null and NaN values.
 
     NaN is spelled ``kind = NUMBER AND num IS NULL`` (exactly the rows with ``nan = 1``: see
     ``store.values.scalar_fields``) so the lookup reads the covering index alone."""
     return case((and_(rv.kind == V.NUMBER, rv.num.is_(None)), None),
-                else_=case(_RANK, value=rv.kind, else_=None))
+                else_=case(TYPE_RANK, value=rv.kind, else_=None))
 
 
 def key_clauses(spec: KeySpec, ascending: bool) -> list[ColumnElement[Any]]:
@@ -94,8 +94,8 @@ def key_clauses(spec: KeySpec, ascending: bool) -> list[ColumnElement[Any]]:
         return [col.is_(None), col.asc() if ascending else col.desc()]
     # NaN ranks like a missing value, so diverged runs sort last both ways (best_run never
     # picks one); other values rank by their type class.
-    rank = _value_subquery(spec, _rank(RUN_VALUES.c))
-    value = _value_subquery(spec, sort_value(RUN_VALUES.c))
+    rank = value_lookup(spec, rank_of(RUN_VALUES.c))
+    value = value_lookup(spec, sort_value(RUN_VALUES.c))
     if ascending:
         return [func.coalesce(rank, 99).asc(), value.asc().nulls_first()]
     return [func.coalesce(rank, -1).desc(), value.desc().nulls_last()]

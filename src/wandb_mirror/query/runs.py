@@ -4,28 +4,54 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import FilterError
 from ..store.engine import translate_db_error
+from ..store import values as V
 from ..store.models import Run
 from .filters import compile_run_filter
-from .order import compile_order
-from .sql import RUNS
+from .keys import KeySpec
+from .order import TIE_BREAK, TYPE_RANK, compile_order, parse_order, rank_of, value_lookup
+from .sql import RUN_VALUES, RUNS
 
-__all__ = ["MAX_PAGING", "count_runs", "runs_statement", "select_runs"]
+__all__ = ["MAX_PAGING", "count_runs", "first_run_pks", "run_pks_statement", "runs_statement",
+           "select_runs"]
 
 MAX_PAGING = 2**62
 """Largest accepted ``limit``/``offset`` (SQLite binds int64)."""
 
 
-def _where(project_pk: int, filters: Mapping[str, Any] | None, include_deleted: bool) -> list[Any]:
-    where = [RUNS.c.project_pk == project_pk, compile_run_filter(filters)]
+def _where(project_pk: int, filters: Mapping[str, Any] | None, include_deleted: bool, *,
+           correlated: bool = False) -> list[Any]:
+    where = [RUNS.c.project_pk == project_pk,
+             compile_run_filter(filters, correlated=correlated)]
     if not include_deleted:
         where.append(RUNS.c.deleted_at.is_(None))
     return where
+
+
+def _check_paging(**values: int | None) -> None:
+    for name, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 <= value <= MAX_PAGING):
+            raise FilterError(f"{name} must be a non-negative integer, not {value!r}",
+                              f"${name}")
 
 
 def runs_statement(
@@ -42,11 +68,7 @@ def runs_statement(
     Raises:
         FilterError: malformed filter, order, limit or offset.
     """
-    for name, value in (("limit", limit), ("offset", offset)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or not 0 <= value <= MAX_PAGING):
-            raise FilterError(f"{name} must be a non-negative integer, not {value!r}",
-                              f"${name}")
+    _check_paging(limit=limit, offset=offset)
     stmt = (select(Run).where(*_where(project_pk, filters, include_deleted))
             .order_by(*compile_order(order)))
     if limit is not None:
@@ -54,6 +76,195 @@ def runs_statement(
     if offset:
         stmt = stmt.offset(offset)
     return stmt
+
+
+def run_pks_statement(
+    project_pk: int,
+    filters: Mapping[str, Any] | None = None,
+    order: str | Sequence[str] | None = None,
+    *,
+    include_deleted: bool = False,
+    limit: int | None = None,
+) -> Select[tuple[int]]:
+    """``SELECT runs.pk`` of :func:`runs_statement`'s runs, in its order.
+
+    A Core statement over the ``runs`` table: executing it does not configure the ORM.
+
+    Raises:
+        FilterError: malformed filter, order or limit.
+    """
+    _check_paging(limit=limit)
+    stmt = (select(RUNS.c.pk).where(*_where(project_pk, filters, include_deleted))
+            .order_by(*compile_order(order)))
+    return stmt if limit is None else stmt.limit(limit)
+
+
+def first_run_pks(
+    conn: Connection | Session,
+    project_pk: int,
+    filters: Mapping[str, Any] | None = None,
+    order: str | Sequence[str] | None = None,
+    *,
+    limit: int,
+    include_deleted: bool = False,
+) -> list[int]:
+    """The first ``limit`` pks of :func:`run_pks_statement` (the same pks in the same order),
+    reading only what they need when the order is one ``config``/``summary_metrics`` key.
+
+    Ordering every matching run by a summary metric costs two index lookups per match; a first
+    page needs only the head of the order. So runs are read along the value index instead, one
+    type class at a time in the order's rank order (e.g. ``-summary_metrics.loss``: dates,
+    booleans, arrays, objects, strings, then numbers from the largest), each run at its *first*
+    value row (the row :mod:`.order`'s lookup takes), filtered by correlated probes, and the
+    runs whose value is missing, null or NaN last, ordered by the tie-break. Other orders run
+    :func:`run_pks_statement` with ``LIMIT``.
+
+    Raises:
+        FilterError: malformed filter, order or limit.
+        StoreError: the database failed.
+    """
+    _check_paging(limit=limit)
+    keys = parse_order(order)
+    try:
+        if len(keys) == 1 and keys[0][0].order_column is None and len(keys[0][0].paths) == 1:
+            head = _first_by_value(conn, project_pk, filters, keys[0][0], keys[0][1], limit,
+                                   include_deleted)
+            if head is not None:
+                return head
+        stmt = run_pks_statement(project_pk, filters, order, include_deleted=include_deleted,
+                                 limit=limit)
+        return list(conn.execute(stmt).scalars())
+    except SQLAlchemyError as exc:
+        raise translate_db_error(exc, f"selecting runs of project {project_pk}") from exc
+
+
+_NUM_KINDS = (V.NUMBER, V.BOOL, V.DATE)
+_FIRST_WINDOW, _WINDOW_PER_RUN, _WINDOW_GROWTH, _WINDOW_TRIES = 64, 4, 8, 2
+
+# The kinds a (root, path) has, by skip-scanning the (root, path, kind, ...) index: one seek per
+# kind instead of reading every row.
+_KINDS_SQL = text("""
+WITH RECURSIVE k(kind) AS (
+  SELECT min(kind) FROM run_values WHERE root = :root AND path = :path
+  UNION ALL
+  SELECT (SELECT min(kind) FROM run_values WHERE root = :root AND path = :path AND kind > k.kind)
+  FROM k WHERE k.kind IS NOT NULL)
+SELECT kind FROM k WHERE kind IS NOT NULL""")
+
+
+class _ValueSeek:
+    """The statements of :func:`first_run_pks`'s walk along the value index for one key."""
+
+    def __init__(self, project_pk: int, filters: Mapping[str, Any] | None, spec: KeySpec,
+                 ascending: bool, include_deleted: bool) -> None:
+        self.project_pk, self.filters, self.spec = project_pk, filters, spec
+        self.ascending, self.include_deleted = ascending, include_deleted
+        self.o = RUN_VALUES.alias("o")
+        self._statements: dict[Any, Any] = {}
+
+    def _dir(self, column: Any) -> Any:
+        # SQLite's default null placement (first ascending, last descending) is the order's
+        # (value NULLS FIRST / NULLS LAST) and lets the index supply the order.
+        return column.asc() if self.ascending else column.desc()
+
+    def _rows(self) -> list[Any]:
+        """This key's first-row candidates of the bound kind: not NaN (NaN ranks as missing)."""
+        o = self.o
+        return [o.c.root == self.spec.root, o.c.path == self.spec.paths[0],
+                o.c.kind == bindparam("kind", type_=Integer), o.c.elem == 0,
+                ~and_(o.c.kind == V.NUMBER, o.c.num.is_(None))]
+
+    def boundary(self, conn: Any, kind: int, window: int) -> tuple[bool, Any]:
+        """``(True, value)`` of the ``window``-th row of this kind in the order, or
+        ``(False, None)`` when there are fewer rows."""
+        value = self.o.c.num if kind in _NUM_KINDS else self.o.c.txt
+        key = ("boundary", value.key)
+        if key not in self._statements:
+            self._statements[key] = (select(value).where(*self._rows())
+                                     .order_by(self._dir(value))
+                                     .limit(bindparam("one", type_=Integer))
+                                     .offset(bindparam("skip", type_=Integer)))
+        row = conn.execute(self._statements[key],
+                           {"kind": kind, "one": 1, "skip": window - 1}).first()
+        return (False, None) if row is None else (True, row[0])
+
+    def head(self, conn: Any, kind: int, limit: int, bound: tuple[bool, Any]) -> list[int]:
+        """The first ``limit`` matching runs whose first value row has this kind, valued up to
+        ``bound``'s value (ties included) when there is one."""
+        o = self.o
+        value = o.c.num if kind in _NUM_KINDS else o.c.txt
+        bounded = bound[0]
+        key = ("head", value.key, bounded)
+        if key not in self._statements:
+            d = RUN_VALUES.alias("d")
+
+            def before(a: Any, b: Any) -> Any:  # a sorts before b in an index (NULL first)
+                return or_(and_(a.is_(None), b.is_not(None)), a < b)
+
+            # o is the first row of its run in (kind, num, txt, id) order: the row the ORDER BY
+            # lookup of :mod:`.order` reads (the covering index's order).
+            earlier = or_(d.c.kind < o.c.kind, and_(d.c.kind == o.c.kind, or_(
+                before(d.c.num, o.c.num), and_(d.c.num.is_not_distinct_from(o.c.num), or_(
+                    before(d.c.txt, o.c.txt),
+                    and_(d.c.txt.is_not_distinct_from(o.c.txt), d.c.id < o.c.id))))))
+            first = ~exists(select(literal(1)).where(
+                d.c.run_pk == o.c.run_pk, d.c.root == o.c.root, d.c.path == o.c.path,
+                d.c.elem == 0, d.c.id != o.c.id, earlier))
+            where = [*self._rows(), first,
+                     *_where(self.project_pk, self.filters, self.include_deleted,
+                             correlated=True)]
+            if bounded:
+                v = bindparam("bound")
+                where.append(value <= v if self.ascending else value >= v)
+            self._statements[key] = (
+                select(RUNS.c.pk).select_from(o.join(RUNS, RUNS.c.pk == o.c.run_pk))
+                .where(*where).order_by(self._dir(value), *TIE_BREAK)
+                .limit(bindparam("head", type_=Integer)))
+        params = {"kind": kind, "head": limit}
+        if bounded:
+            params["bound"] = bound[1]
+        return list(conn.execute(self._statements[key], params).scalars())
+
+    def segment(self, conn: Any, kind: int, limit: int) -> list[int] | None:
+        """The first ``limit`` matching runs whose value has this kind, in order; None when
+        that needs reading more than a bounded window of the index (few runs match)."""
+        window = _FIRST_WINDOW + _WINDOW_PER_RUN * limit
+        for _ in range(_WINDOW_TRIES):
+            bound = self.boundary(conn, kind, window)
+            # The head of the runs valued up to the window's last value (ties included) is
+            # exact: every other run sorts after all of them. The window only bounds the scan.
+            got = self.head(conn, kind, limit, bound)
+            if len(got) >= limit or not bound[0]:
+                return got
+            window *= _WINDOW_GROWTH
+        return None
+
+
+def _first_by_value(conn: Connection | Session, project_pk: int,
+                    filters: Mapping[str, Any] | None, spec: KeySpec, ascending: bool,
+                    limit: int, include_deleted: bool) -> list[int] | None:
+    """:func:`first_run_pks` along the value index (None: use the full statement)."""
+    if limit == 0:
+        return []
+    kinds = {k for (k,) in conn.execute(_KINDS_SQL, {"root": spec.root,
+                                                      "path": spec.paths[0]})}
+    seek = _ValueSeek(project_pk, filters, spec, ascending, include_deleted)
+    out: list[int] = []
+    for kind in sorted(kinds & TYPE_RANK.keys(), key=TYPE_RANK.__getitem__,
+                       reverse=not ascending):
+        got = seek.segment(conn, kind, limit - len(out))
+        if got is None:
+            return None
+        out.extend(got)
+        if len(out) >= limit:
+            return out[:limit]
+    # Missing, null and NaN values: the rank lookup is NULL; ordered by the tie-break alone.
+    rank = value_lookup(spec, rank_of(RUN_VALUES.c))
+    rest = (select(RUNS.c.pk)
+            .where(*_where(project_pk, filters, include_deleted), rank.is_(None))
+            .order_by(*TIE_BREAK).limit(limit - len(out)))
+    out.extend(conn.execute(rest).scalars())
+    return out
 
 
 def select_runs(

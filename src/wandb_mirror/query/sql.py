@@ -7,7 +7,9 @@ Two backends share the boolean skeleton (:func:`compile_node`):
   (served by the ``(root, path, kind, num|txt)`` indexes) composes freely under
   ``$or``/``$nor``/``$not``, and a negation is exactly ``NOT`` of the positive match, so it matches
   runs where the key is missing. Every expression is two-valued (never SQL NULL), so ``NOT`` is
-  safe.
+  safe. With ``correlated=True`` each leaf is instead ``EXISTS (SELECT 1 FROM run_values WHERE
+  run_pk = runs.pk AND ...)`` (the same truth value, row by row): cheaper when only a few runs
+  are looked at, as when a first page is read along the order index.
 - :class:`ColumnBackend` answers leaves on plain columns (sweeps, artifact versions), where a
   NULL column means "missing".
 
@@ -22,7 +24,19 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
 
 from ..store import values as V
 from ..store.models import Run, RunValue
@@ -143,9 +157,10 @@ class RunValuesBackend:
     always "exist", possibly as null).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, correlated: bool = False) -> None:
         self.rv = RUN_VALUES.c
         self.direct = _DirectColumns()
+        self.correlated = correlated
 
     def route(self, spec: KeySpec) -> tuple[Any, Any]:
         """(backend, target) answering leaves on ``spec``."""
@@ -156,6 +171,11 @@ class RunValuesBackend:
     def _has(self, spec: KeySpec, *conds: Any) -> Expr:
         rv = self.rv
         path = rv.path == spec.paths[0] if len(spec.paths) == 1 else rv.path.in_(spec.paths)
+        if self.correlated:
+            # elem IN (0, 1) (always true) makes (run_pk, root, path, elem, ...) the index that
+            # SQLite picks for the probe, rather than a range scan of (root, path, kind, num).
+            return exists(select(literal(1)).where(rv.run_pk == RUNS.c.pk, rv.root == spec.root,
+                                                   path, rv.elem.in_((0, 1)), *conds))
         return RUNS.c.pk.in_(select(rv.run_pk).where(rv.root == spec.root, path, *conds))
 
     def _row_eq(self, v: Any) -> Any:
