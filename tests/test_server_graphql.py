@@ -8,6 +8,7 @@ import pytest
 import requests
 from sqlalchemy.orm import Session
 
+from wandb_mirror.query import select_runs
 from wandb_mirror.server.encode import encode_reply
 from wandb_mirror.server.executor import Fallback, execute_fast
 from wandb_mirror.server.nodes import RequestContext, ServeOptions
@@ -243,3 +244,21 @@ def test_sweep_runs_connection_with_extra_filters(served_synth, synth_store):
     finished = data(served_synth, q, {"s": result.sweep_names[0], "f": '{"state": "finished"}'})
     edges = finished["project"]["sweep"]["runs"]["edges"]
     assert all(e["node"]["state"] == "finished" for e in edges) and len(edges) < sweep["runCount"]
+
+
+def test_repeated_documents_follow_their_variables(served_synth, synth_store):
+    """Plans are shared by the requests of one document; arguments and directives are not."""
+    engine, _ = synth_store
+    for per_page, order in ((2, "+created_at"), (3, "-created_at"), (2, "-created_at")):
+        got = data(served_synth, RUNS_Q, {"project": "demo", "entity": "synth",
+                                          "perPage": per_page, "order": order})
+        names = [e["node"]["name"] for e in got["project"]["runs"]["edges"]]
+        with Session(engine) as s:
+            project = get_project(s, "synth", "demo")
+            want = [r.run_id for r in select_runs(s, project.pk, None, order, limit=per_page)]
+        assert names == want
+    query = """query Q($with: Boolean!) { project(name: "demo", entityName: "synth") {
+      internalId readOnly @include(if: $with) } }"""
+    assert "readOnly" in data(served_synth, query, {"with": True})["project"]
+    assert "readOnly" not in data(served_synth, query, {"with": False})["project"]
+    assert "readOnly" in data(served_synth, query, {"with": True})["project"]
