@@ -115,9 +115,14 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            self.end_headers()
+        elif self.request_version == "HTTP/0.9":  # no headers at all
             self.wfile.write(body)
+        else:  # end_headers() then write(body) is two sends per reply; this is one
+            self._headers_buffer.append(b"\r\n")
+            self._headers_buffer.append(body)
+            self.flush_headers()
 
     def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, _ENCODE(obj).encode("ascii"), "application/json", headers)
