@@ -97,8 +97,8 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ plumbing
     def setup(self) -> None:
         super().setup()
-        # Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm and
-        # the client's delayed ACK stall every keep-alive answer by ~40 ms.
+        # Without TCP_NODELAY, Nagle's algorithm holds a reply's last small segment until the
+        # client's delayed ACK: ~40 ms on keep-alive answers.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
