@@ -3,7 +3,7 @@
 Why: a served page of runs is "these 50 run keys, every column". Through SQLAlchemy's statement
 machinery (cache key, expanding ``IN`` parameters, result processing) that query cost ~2.2 ms
 here against ~0.9 ms for the same SQL on the DBAPI cursor. So the SQL text is compiled once per
-(dialect, number of keys) by SQLAlchemy itself and then executed with ``exec_driver_sql``.
+(dialect, number of keys) by SQLAlchemy itself and then executed on the DBAPI cursor of the session's connection.
 
 Rows read like ORM ``Run`` objects by attribute (``row.run_id``, ``row.group``...), and by
 position in the order of :data:`RUN_ATTRS`. The only column whose driver value differs from
@@ -56,13 +56,18 @@ def run_rows(session: Session, pks: Sequence[int]) -> list[RunRow]:
     """Whole rows of the runs ``pks`` (in no particular order; missing keys are skipped)."""
     if not pks:
         return []
-    conn = session.connection()
+    conn = session.connection()  # inside the session's transaction
     dialect = conn.dialect
     params: Any = (tuple(pks) if dialect.positional
                    else {f"pk{i}": pk for i, pk in enumerate(pks)})
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_sql(dialect, len(pks)), params)
+        fetched = cursor.fetchall()
+    finally:
+        cursor.close()
     out = []
-    for row in conn.exec_driver_sql(_sql(dialect, len(pks)), params):
-        values = tuple(row)
+    for values in fetched:
         flag = values[_READ_ONLY]
         if flag is not None and type(flag) is not bool:
             values = values[:_READ_ONLY] + (bool(flag),) + values[_READ_ONLY + 1:]
