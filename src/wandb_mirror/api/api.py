@@ -246,7 +246,9 @@ class Api:
         Raises:
             FilterError: malformed filter or order.
         """
-        entity, project = parse_project_path(path, self._defaults())
+        # A full "entity/project" path needs no defaults (which may query the store).
+        defaults = PathDefaults() if path and "/" in path else self._defaults()
+        entity, project = parse_project_path(path, defaults)
         return Runs(self, entity or "", project, filters=filters, order=order,
                     per_page=per_page, include_sweeps=include_sweeps, lazy=lazy)
 

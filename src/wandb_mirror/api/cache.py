@@ -59,6 +59,18 @@ class GenerationCache:
                     self._entries.popitem(last=False)
         return copy(value)
 
+    def peek(self, key: Any) -> Any:
+        """The cached value of ``key`` if it is there for the current generation, else None
+        (nothing is computed)."""
+        gen = self.generation.current()
+        if gen is None:
+            return None
+        with self._lock:
+            if gen != self._gen or key not in self._entries:
+                return None
+            self._entries.move_to_end(key)
+            return self._entries[key]
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -87,10 +87,14 @@ class Freshness:
     def _stored(self, entity: str, project: str) -> tuple[int | None, float | None]:
         """``(project pk or None, last sync time or None)`` from the store."""
         with session_scope(self.engine, f"looking up project {entity}/{project}") as s:
+            # Table columns, not ORM attributes: this lookup precedes a process's first
+            # listing, which then need not configure the ORM mappers.
+            p, ps = Project.__table__.c, ProjectSync.__table__.c
             row = s.execute(
-                select(Project.pk, ProjectSync.last_sync_at)
-                .outerjoin(ProjectSync, ProjectSync.project_pk == Project.pk)
-                .where(Project.entity == entity, Project.name == project)).first()
+                select(p.pk, ps.last_sync_at)
+                .select_from(Project.__table__.outerjoin(ProjectSync.__table__,
+                                                         ps.project_pk == p.pk))
+                .where(p.entity == entity, p.name == project)).first()
         if row is None:
             return None, None
         return row[0], parse_timestamp(row[1])

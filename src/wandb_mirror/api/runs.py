@@ -15,9 +15,8 @@ from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
-from sqlalchemy import select
 
-from ..query import runs_statement
+from ..query import first_run_pks, parse_order, parse_run_filter, run_pks_statement
 from ..store import history as H
 from ..store import runs as store_runs
 from ..store import values
@@ -484,24 +483,52 @@ class Runs(Paginator[Run]):
         self._include_sweeps = include_sweeps
         self._lazy = lazy
         self._snapshot: tuple[int, list[int]] | None = None
+        self._head: tuple[int, list[int]] | None = None
         api._run_lists.validate(self.filters, self.order)  # raises FilterError now
 
     def _ordered_pks(self) -> tuple[int, list[int]]:
         """``(project pk, every matching run pk in order)``: taken once per ``Runs`` (so a
-        refresh between pages cannot shift them), from the Api's :class:`RunListCache`."""
+        refresh between pages cannot shift them), from the Api's :class:`RunListCache`.
+
+        When the first page was read on its own (:meth:`_first_pks`) and the store changed
+        since, the list keeps that page first and then every other run of the new list, so
+        no run is served twice or skipped."""
         if self._snapshot is None:
             pk = self._api._project_pk(self.entity, self.project)
-            self._snapshot = (pk, self._api._run_lists.get(pk, self.filters, self.order))
+            pks = self._api._run_lists.get(pk, self.filters, self.order)
+            if self._head is not None:
+                served = self._head[1]
+                if pks[:len(served)] != served:
+                    seen = set(served)
+                    pks = served + [p for p in pks if p not in seen]
+            self._snapshot = (pk, pks)
         return self._snapshot
 
-    def _fetch(self, offset: int, limit: int) -> list[Run]:
+    def _first_pks(self, limit: int) -> tuple[int, list[int]]:
+        """``(project pk, the first ``limit`` matching run pks)`` without ordering every match
+        (a first page costs what it shows, not what the project holds)."""
+        pk = self._api._project_pk(self.entity, self.project)
+        head = self._api._run_lists.head(pk, self.filters, self.order, limit + 1)
+        if len(head) <= limit:  # that is all of them
+            self._snapshot = (pk, head)
+        else:
+            head = head[:limit]
+            self._head = (pk, head)
+        return pk, head
+
+    def _page_pks(self, offset: int, limit: int) -> tuple[int, list[int]]:
+        if self._snapshot is None and self._head is None and offset == 0:
+            return self._first_pks(limit)
         pk, pks = self._ordered_pks()
-        wanted = pks[offset:offset + limit]
+        return pk, pks[offset:offset + limit]
+
+    def _fetch(self, offset: int, limit: int) -> list[Run]:
+        pk, wanted = self._page_pks(offset, limit)
         if not wanted:
             return []
         with session_scope(self._api._engine, f"listing runs of {self.entity}/{self.project}") as s:
-            rows = {r.pk: r for r in s.scalars(select(RunRow).where(RunRow.pk.in_(wanted)))}
-            users = _users(s, list(rows.values()))
+            rows = store_runs.run_rows(s, wanted)
+            users = store_runs.user_rows(s, (r.user_pk for r in rows.values()))
         return [Run(self._api, self.entity, self.project, rows[p], users.get(rows[p].user_pk), pk)
                 for p in wanted if p in rows]
 
@@ -593,14 +620,15 @@ class RunListCache:
         self._valid: set[tuple[str, str]] = set()
 
     def validate(self, filters: Mapping[str, Any], order: str) -> None:
-        """Compile ``filters``/``order`` once (nothing runs) so bad input fails early.
+        """Parse ``filters``/``order`` once (nothing runs) so bad input fails early.
 
         Raises:
             FilterError: malformed filter or order.
         """
         key = (values.canonical_json(filters), repr(order))
         if key not in self._valid:
-            runs_statement(0, filters, order)
+            parse_run_filter(filters)
+            parse_order(order)
             if len(self._valid) > 4 * self.MAX_ENTRIES:
                 self._valid.clear()
             self._valid.add(key)
@@ -613,11 +641,30 @@ class RunListCache:
         """
         def compute() -> list[int]:
             with session_scope(self.engine, f"listing runs of project {project_pk}") as s:
-                stmt = runs_statement(project_pk, filters, order).with_only_columns(RunRow.pk)
-                return list(s.scalars(stmt))
+                return list(s.scalars(run_pks_statement(project_pk, filters, order)))
 
         key = (project_pk, values.canonical_json(filters), repr(order))
         return self._cache.get_or_compute(key, compute)  # type: ignore[no-any-return]
+
+    def head(self, project_pk: int, filters: Mapping[str, Any], order: str,
+             limit: int) -> list[int]:
+        """The first ``limit`` of :meth:`get`'s pks, computed without ordering every matching
+        run when the full list is not cached (:func:`~wandb_mirror.query.first_run_pks`).
+
+        Raises:
+            FilterError: malformed filter or order.
+        """
+        key = (project_pk, values.canonical_json(filters), repr(order))
+        full = self._cache.peek(key)
+        if full is not None:
+            return full[:limit]
+
+        def compute() -> list[int]:
+            with session_scope(self.engine, f"listing runs of project {project_pk}") as s:
+                return first_run_pks(s, project_pk, filters, order, limit=limit)
+
+        return self._cache.get_or_compute(  # type: ignore[no-any-return]
+            (*key, "head", limit), compute)
 
 
 def _empty_polars() -> Any:
@@ -632,13 +679,6 @@ def _polars() -> Any:
         raise ImportError("format='polars' needs the polars package: "
                           "pip install 'wandb-mirror[polars]'") from None
     return polars
-
-
-def _users(session: Any, rows: Sequence[RunRow]) -> dict[int, UserRow]:
-    pks = {r.user_pk for r in rows if r.user_pk is not None}
-    if not pks:
-        return {}
-    return {u.pk: u for u in session.scalars(select(UserRow).where(UserRow.pk.in_(list(pks))))}
 
 
 def load_run(api: Api, entity: str, project: str, run_id: str) -> Run:

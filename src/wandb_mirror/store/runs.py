@@ -6,12 +6,11 @@ identical to the original.
 """
 from __future__ import annotations
 
-
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.orm import Session
 
 from . import values
@@ -19,7 +18,8 @@ from .models import Project, Run, RunValue, User
 
 __all__ = [
     "FRAGMENT_FIELDS", "TERMINAL_STATES", "filter_columns", "get_project", "get_run",
-    "now_iso", "run_node", "upsert_project", "upsert_runs", "upsert_user",
+    "now_iso", "run_node", "run_rows", "upsert_project", "upsert_runs", "upsert_user",
+    "user_rows",
 ]
 
 TERMINAL_STATES = frozenset({"finished", "failed", "crashed", "killed", "preempted"})
@@ -221,6 +221,34 @@ def _reindex(session: Session, run: Run, username: str | None) -> None:
     )
     if rows:
         session.execute(insert(RunValue), rows)
+
+
+def _attribute_columns(model: Any) -> list[Any]:
+    # Labelled with the model's attribute names (``group`` is column ``group_name``), so the
+    # rows read like the ORM objects wherever attributes are read (``run_node``).
+    return [column.label(key) for key, column in model.__mapper__.columns.items()]
+
+
+def run_rows(session: Session | Connection, pks: Sequence[int]) -> dict[int, Any]:
+    """The ``runs`` rows of ``pks`` by pk, as read-only rows with ``Run``'s attribute names.
+
+    Core rows rather than ORM objects: a process's first listing then does not pay for
+    configuring the ORM mappers, and nothing is tracked by a session.
+    """
+    if not pks:
+        return {}
+    table = Run.__table__
+    stmt = select(*_attribute_columns(Run)).where(table.c.pk.in_(list(pks)))
+    return {row.pk: row for row in session.execute(stmt)}
+
+
+def user_rows(session: Session | Connection, pks: Iterable[int | None]) -> dict[int, Any]:
+    """The ``users`` rows of ``pks`` (None skipped) by pk, with ``User``'s attribute names."""
+    wanted = sorted({pk for pk in pks if pk is not None})
+    if not wanted:
+        return {}
+    stmt = select(*_attribute_columns(User)).where(User.__table__.c.pk.in_(wanted))
+    return {row.pk: row for row in session.execute(stmt)}
 
 
 def run_node(run: Run, user: User | None, *, full: bool = True) -> dict[str, Any]:
