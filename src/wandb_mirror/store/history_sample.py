@@ -57,8 +57,10 @@ def sample_rows(session: Session, run_pk: int, *, keys: Sequence[str] | None = N
         max_step: int | None = None, union: bool = False) -> list[dict[str, Any]]:
     """Deterministic sample of at most ``samples`` rows (``max_step`` EXCLUSIVE).
 
-    Candidates are the rows of :func:`read_rows` with the same arguments; when there are more
-    than ``samples`` of them, evenly spaced ones are kept, always the first and the last.
+    Candidates are the rows of :func:`~wandb_mirror.store.history.read_rows` with the same
+    arguments; when there are more than ``samples`` of them, evenly spaced ones are kept,
+    always the first and the last. On SQLite only the kept values are read where the layout
+    allows (module docstring); elsewhere the requested columns are read whole.
     """
     stream = _stream(stream)
     con = _sqlite(session)
@@ -87,6 +89,7 @@ def _sqlite(session: Session) -> sqlite3.Connection | None:
 def _sample_sliced(session: Session, con: sqlite3.Connection, run_pk: int,
                    keys_: Sequence[str] | None, samples: int, stream: str, lo: int | None,
                    hi: int | None, union: bool) -> list[dict[str, Any]]:
+    """:func:`sample_rows` on SQLite: count candidates from metadata, then read the picks."""
     default = stream == DEFAULT_STREAM
     sql = ("SELECT chunk_no, min_step, max_step, n_rows FROM history_chunks"
            " WHERE run_pk = ? AND stream = ?")
@@ -148,7 +151,7 @@ def _sample_sliced(session: Session, con: sqlite3.Connection, run_pk: int,
             picks.append((m, idx))
             total += len(idx)
         else:
-            a, b = ranges[m.chunk_no]
+            a, b = ranges.get(m.chunk_no, (0, 0))
             picks.append((m, (a, b)))
             total += b - a
     chosen = sample_indices(total, samples)
