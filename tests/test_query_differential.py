@@ -50,7 +50,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from mongomock.filtering import filter_applies
 from sqlalchemy.orm import Session
@@ -416,5 +416,13 @@ def test_sql_matches_mongomock_on_corpus(seeded, case) -> None:
     session, project_pk, mongo_docs = seeded
     ours, theirs = case
     got = {r.run_id for r in select_runs(session, project_pk, ours)}
-    want = {rid for rid, d in mongo_docs.items() if filter_applies(theirs, d)}
+    try:
+        want = {rid for rid, d in mongo_docs.items() if filter_applies(theirs, d)}
+    except TypeError:
+        # mongomock's $all flattens an array whose first element is an array by chaining all
+        # its elements, and crashes when some are not arrays (e.g. [[64, 128], 3]): the
+        # oracle has no answer for that filter on this corpus.
+        if "$all" not in repr(theirs):
+            raise
+        reject()
     assert got == want, (ours, theirs)
