@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, text
 
 from ..errors import AuthError, NotMirroredError, OfflineError, RemoteError, SyncError
 from ..paths import sync_command
@@ -52,6 +52,14 @@ def describe_age(seconds: float | None) -> str:
             n = seconds / size
             return f"{n:.0f} {unit}{'s' if round(n) != 1 else ''} old"
     return f"{seconds:.0f} seconds old"
+
+
+# Fixed SQL text, not an ORM query: this lookup precedes a process's first listing, which then
+# neither configures the ORM mappers nor pays SQLAlchemy's first compilation for it.
+_STORED = text(
+    f"SELECT p.pk, s.last_sync_at FROM {Project.__tablename__} AS p"
+    f" LEFT OUTER JOIN {ProjectSync.__tablename__} AS s ON s.project_pk = p.pk"
+    " WHERE p.entity = :entity AND p.name = :name")
 
 
 class Freshness:
@@ -87,14 +95,7 @@ class Freshness:
     def _stored(self, entity: str, project: str) -> tuple[int | None, float | None]:
         """``(project pk or None, last sync time or None)`` from the store."""
         with session_scope(self.engine, f"looking up project {entity}/{project}") as s:
-            # Table columns, not ORM attributes: this lookup precedes a process's first
-            # listing, which then need not configure the ORM mappers.
-            p, ps = Project.__table__.c, ProjectSync.__table__.c
-            row = s.execute(
-                select(p.pk, ps.last_sync_at)
-                .select_from(Project.__table__.outerjoin(ProjectSync.__table__,
-                                                         ps.project_pk == p.pk))
-                .where(p.entity == entity, p.name == project)).first()
+            row = s.execute(_STORED, {"entity": entity, "name": project}).first()
         if row is None:
             return None, None
         return row[0], parse_timestamp(row[1])

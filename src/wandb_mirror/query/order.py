@@ -70,10 +70,21 @@ def parse_order(order: str | Sequence[str] | None) -> list[tuple[KeySpec, bool]]
 
 
 def value_lookup(spec: KeySpec, expr: Any) -> Any:
+    """``expr`` of the run's value row for ``spec``: its first ``elem = 0`` row in the covering
+    index's (kind, num, txt, id) order (a key can have two rows: a dotted key and a nested one
+    share a path). The explicit ORDER BY costs nothing (the index is in that order) and pins
+    the row that ``runs.first_run_pks`` also picks."""
     rv = RUN_VALUES.c
-    path = rv.path == spec.paths[0] if len(spec.paths) == 1 else rv.path.in_(spec.paths)
+    if len(spec.paths) == 1:
+        return (select(expr)
+                .where(rv.run_pk == RUNS.c.pk, rv.root == spec.root, rv.path == spec.paths[0],
+                       rv.elem == 0)
+                .order_by(rv.kind, rv.num, rv.txt, rv.id)
+                .limit(1)
+                .scalar_subquery())
     return (select(expr)
-            .where(rv.run_pk == RUNS.c.pk, rv.root == spec.root, path, rv.elem == 0)
+            .where(rv.run_pk == RUNS.c.pk, rv.root == spec.root, rv.path.in_(spec.paths),
+                   rv.elem == 0)
             .limit(1)
             .scalar_subquery())
 

@@ -4,20 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Integer,
-    Select,
-    and_,
-    bindparam,
-    case,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    text,
-)
+from sqlalchemy import Connection, Integer, Select, bindparam, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -152,6 +139,19 @@ WITH RECURSIVE k(kind) AS (
 SELECT kind FROM k WHERE kind IS NOT NULL""")
 
 
+# Candidate rows ``o`` of the bound key and kind, NaN excluded (it ranks as missing); read from
+# the (root, path, kind, num|txt) index alone. Fixed SQL text (no user input in it): a first
+# listing in a process pays to build and compile only the filter, not this skeleton.
+_CANDIDATE = f"""o.root = :seek_root AND o.path = :seek_path AND o.kind = :seek_kind
+ AND NOT (o.kind = {V.NUMBER} AND o.num IS NULL)"""
+# ``o`` is its run's value: the first row of (run, root, path, elem 0) in (kind, num, txt, id)
+# order, the row the ORDER BY lookup of :mod:`.order` reads. One probe of the covering
+# (run_pk, root, path, elem, kind, num, txt) index; it also proves ``o.elem = 0``.
+_FIRST_ROW = """o.id = (SELECT f.id FROM run_values AS f
+ WHERE f.run_pk = o.run_pk AND f.root = :seek_root AND f.path = :seek_path AND f.elem = 0
+ ORDER BY f.kind, f.num, f.txt, f.id LIMIT 1)"""
+
+
 class _ValueSeek:
     """The statements of :func:`first_run_pks`'s walk along the value index for one key."""
 
@@ -159,70 +159,53 @@ class _ValueSeek:
                  ascending: bool, include_deleted: bool) -> None:
         self.project_pk, self.filters, self.spec = project_pk, filters, spec
         self.ascending, self.include_deleted = ascending, include_deleted
-        self.o = RUN_VALUES.alias("o")
-        self._statements: dict[Any, Any] = {}
-
-    def _dir(self, column: Any) -> Any:
         # SQLite's default null placement (first ascending, last descending) is the order's
         # (value NULLS FIRST / NULLS LAST) and lets the index supply the order.
-        return column.asc() if self.ascending else column.desc()
+        self.direction = "ASC" if ascending else "DESC"
+        self._statements: dict[Any, Any] = {}
 
-    def _rows(self) -> list[Any]:
-        """This key's first-row candidates of the bound kind: not NaN (NaN ranks as missing)."""
-        o = self.o
-        return [o.c.root == self.spec.root, o.c.path == self.spec.paths[0],
-                o.c.kind == bindparam("kind", type_=Integer), o.c.elem == 0,
-                ~and_(o.c.kind == V.NUMBER, o.c.num.is_(None))]
+    def _params(self, kind: int, **more: Any) -> dict[str, Any]:
+        return {"seek_root": self.spec.root, "seek_path": self.spec.paths[0],
+                "seek_kind": kind, **more}
+
+    @staticmethod
+    def _value(kind: int) -> str:
+        """The column holding the sort value of this kind (see ``sql.sort_value``)."""
+        return "num" if kind in _NUM_KINDS else "txt"
 
     def boundary(self, conn: Any, kind: int, window: int) -> tuple[bool, Any]:
-        """``(True, value)`` of the ``window``-th row of this kind in the order, or
+        """``(True, value)`` of the ``window``-th candidate row of this kind in the order
+        (array elements and non-first rows too: any value bounds the scan correctly), or
         ``(False, None)`` when there are fewer rows."""
-        value = self.o.c.num if kind in _NUM_KINDS else self.o.c.txt
-        key = ("boundary", value.key)
+        value = self._value(kind)
+        key = ("boundary", value)
         if key not in self._statements:
-            self._statements[key] = (select(value).where(*self._rows())
-                                     .order_by(self._dir(value))
-                                     .limit(bindparam("one", type_=Integer))
-                                     .offset(bindparam("skip", type_=Integer)))
+            self._statements[key] = text(
+                f"SELECT o.{value} FROM run_values AS o WHERE {_CANDIDATE}"
+                f" ORDER BY o.{value} {self.direction} LIMIT 1 OFFSET :seek_skip")
         row = conn.execute(self._statements[key],
-                           {"kind": kind, "one": 1, "skip": window - 1}).first()
+                           self._params(kind, seek_skip=window - 1)).first()
         return (False, None) if row is None else (True, row[0])
 
     def head(self, conn: Any, kind: int, limit: int, bound: tuple[bool, Any]) -> list[int]:
         """The first ``limit`` matching runs whose first value row has this kind, valued up to
         ``bound``'s value (ties included) when there is one."""
-        o = self.o
-        value = o.c.num if kind in _NUM_KINDS else o.c.txt
+        value = self._value(kind)
         bounded = bound[0]
-        key = ("head", value.key, bounded)
+        key = ("head", value, bounded)
         if key not in self._statements:
-            d = RUN_VALUES.alias("d")
-
-            def before(a: Any, b: Any) -> Any:  # a sorts before b in an index (NULL first)
-                return or_(and_(a.is_(None), b.is_not(None)), a < b)
-
-            # o is the first row of its run in (kind, num, txt, id) order: the row the ORDER BY
-            # lookup of :mod:`.order` reads (the covering index's order).
-            earlier = or_(d.c.kind < o.c.kind, and_(d.c.kind == o.c.kind, or_(
-                before(d.c.num, o.c.num), and_(d.c.num.is_not_distinct_from(o.c.num), or_(
-                    before(d.c.txt, o.c.txt),
-                    and_(d.c.txt.is_not_distinct_from(o.c.txt), d.c.id < o.c.id))))))
-            first = ~exists(select(literal(1)).where(
-                d.c.run_pk == o.c.run_pk, d.c.root == o.c.root, d.c.path == o.c.path,
-                d.c.elem == 0, d.c.id != o.c.id, earlier))
-            where = [*self._rows(), first,
-                     *_where(self.project_pk, self.filters, self.include_deleted,
-                             correlated=True)]
+            cond = f"{_CANDIDATE} AND runs.pk = o.run_pk AND {_FIRST_ROW}"
             if bounded:
-                v = bindparam("bound")
-                where.append(value <= v if self.ascending else value >= v)
+                cond += f" AND o.{value} {'<=' if self.ascending else '>='} :seek_bound"
             self._statements[key] = (
-                select(RUNS.c.pk).select_from(o.join(RUNS, RUNS.c.pk == o.c.run_pk))
-                .where(*where).order_by(self._dir(value), *TIE_BREAK)
-                .limit(bindparam("head", type_=Integer)))
-        params = {"kind": kind, "head": limit}
+                select(RUNS.c.pk).select_from(text("run_values AS o"))
+                .where(text(cond), *_where(self.project_pk, self.filters,
+                                           self.include_deleted, correlated=True))
+                .order_by(text(f"o.{value} {self.direction}"), *TIE_BREAK)
+                .limit(bindparam("seek_head", type_=Integer)))
+        params = self._params(kind, seek_head=limit)
         if bounded:
-            params["bound"] = bound[1]
+            params["seek_bound"] = bound[1]
         return list(conn.execute(self._statements[key], params).scalars())
 
     def segment(self, conn: Any, kind: int, limit: int) -> list[int] | None:

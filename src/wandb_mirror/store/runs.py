@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from . import values
@@ -223,10 +223,26 @@ def _reindex(session: Session, run: Run, username: str | None) -> None:
         session.execute(insert(RunValue), rows)
 
 
-def _attribute_columns(model: Any) -> list[Any]:
-    # Labelled with the model's attribute names (``group`` is column ``group_name``), so the
-    # rows read like the ORM objects wherever attributes are read (``run_node``).
-    return [column.label(key) for key, column in model.__mapper__.columns.items()]
+_ROWS_SQL: dict[str, Any] = {}
+
+
+def _rows_by_pk(model: Any) -> Any:
+    """``SELECT <every column AS its attribute name> FROM <table> WHERE pk IN :pks``.
+
+    Fixed SQL text built from the model (not compiled by SQLAlchemy): the first listing in a
+    process neither configures the ORM mappers nor pays a first compilation for it. Attribute
+    names as labels (``group`` is column ``group_name``) make the rows read like the ORM
+    objects wherever attributes are read (``run_node``); column types still convert values.
+    """
+    table = model.__table__
+    if table.name not in _ROWS_SQL:
+        columns = model.__mapper__.columns.items()
+        listed = ", ".join(f'{table.name}."{column.name}" AS "{key}"' for key, column in columns)
+        _ROWS_SQL[table.name] = (
+            text(f"SELECT {listed} FROM {table.name} WHERE {table.name}.pk IN :pks")
+            .bindparams(bindparam("pks", expanding=True))
+            .columns(**{key: column.type for key, column in columns}))
+    return _ROWS_SQL[table.name]
 
 
 def run_rows(session: Session | Connection, pks: Sequence[int]) -> dict[int, Any]:
@@ -237,9 +253,7 @@ def run_rows(session: Session | Connection, pks: Sequence[int]) -> dict[int, Any
     """
     if not pks:
         return {}
-    table = Run.__table__
-    stmt = select(*_attribute_columns(Run)).where(table.c.pk.in_(list(pks)))
-    return {row.pk: row for row in session.execute(stmt)}
+    return {row.pk: row for row in session.execute(_rows_by_pk(Run), {"pks": list(pks)})}
 
 
 def user_rows(session: Session | Connection, pks: Iterable[int | None]) -> dict[int, Any]:
@@ -247,8 +261,7 @@ def user_rows(session: Session | Connection, pks: Iterable[int | None]) -> dict[
     wanted = sorted({pk for pk in pks if pk is not None})
     if not wanted:
         return {}
-    stmt = select(*_attribute_columns(User)).where(User.__table__.c.pk.in_(wanted))
-    return {row.pk: row for row in session.execute(stmt)}
+    return {row.pk: row for row in session.execute(_rows_by_pk(User), {"pks": wanted})}
 
 
 def run_node(run: Run, user: User | None, *, full: bool = True) -> dict[str, Any]:
