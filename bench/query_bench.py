@@ -9,6 +9,7 @@ project of ``--runs`` runs with 40 config and 60 summary keys through ``store.ru
 (so the ``run_values`` index is the real one), then times, median of ``--repeat`` runs:
 
 - the compiled filter/order (``runs_statement``) fetching run pks: first page (50) and all;
+- ``first_run_pks``: the first page read along the value index (what ``Api.runs`` does);
 - ``select_runs`` returning ORM ``Run`` objects: first page and all;
 - the floor: a hand-written SQL query (joins on ``run_values``) returning the same pks.
 
@@ -41,7 +42,7 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from wandb_mirror.query import runs_statement, select_runs  # noqa: E402
+from wandb_mirror.query import first_run_pks, runs_statement, select_runs  # noqa: E402
 from wandb_mirror.store import open_store  # noqa: E402
 from wandb_mirror.store.models import Run  # noqa: E402
 from wandb_mirror.store.runs import upsert_project, upsert_runs  # noqa: E402
@@ -201,11 +202,20 @@ def main(argv: list[str] | None = None) -> int:
                 return [r[0] for r in conn.execute(sql, {"project": project})]
         return go
 
+    def first(limit: int | None) -> Callable[[], list[int]]:
+        def go() -> list[int]:
+            with engine.connect() as conn:
+                return first_run_pks(conn, project, FILTER, ORDER, limit=limit or 0)
+        return go
+
     rows = []
     results: dict[str, list[int]] = {}
     for label, limit in (("first page (50)", PAGE), ("all matches", None)):
-        for name, maker in (("query engine, pks", ours), ("select_runs, Run objects", ours_orm),
-                            ("hand-written SQL floor", floor)):
+        makers = [("query engine, pks", ours), ("select_runs, Run objects", ours_orm),
+                  ("hand-written SQL floor", floor)]
+        if limit:
+            makers.insert(1, ("first_run_pks", first))
+        for name, maker in makers:
             wall, cpu, out = median_ms(maker(limit), args.repeat)
             results[f"{label}/{name}"] = out
             rows.append((label, name, len(out), wall, cpu))
@@ -213,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         a = results[f"{label}/query engine, pks"]
         b = results[f"{label}/hand-written SQL floor"]
         assert a == b, f"{label}: engine and floor disagree"
+    assert results["first page (50)/first_run_pks"] == results["first page (50)/query engine, pks"]
     print(f"query bench: {args.runs} runs, 40 config + 60 summary keys, filter {json.dumps(FILTER)}"
           f", order {ORDER!r}, median of {args.repeat}, proposed indexes "
           f"{'on' if args.proposed_indexes else 'off'}, proposed pragmas "

@@ -120,7 +120,7 @@ def first_run_pks(
                 return head
         stmt = run_pks_statement(project_pk, filters, order, include_deleted=include_deleted,
                                  limit=limit)
-        return list(conn.execute(stmt).scalars())
+        return list(conn.execute(stmt).scalars().all())
     except SQLAlchemyError as exc:
         raise translate_db_error(exc, f"selecting runs of project {project_pk}") from exc
 
@@ -206,7 +206,7 @@ class _ValueSeek:
         params = self._params(kind, seek_head=limit)
         if bounded:
             params["seek_bound"] = bound[1]
-        return list(conn.execute(self._statements[key], params).scalars())
+        return list(conn.execute(self._statements[key], params).scalars().all())
 
     def segment(self, conn: Any, kind: int, limit: int) -> list[int] | None:
         """The first ``limit`` matching runs whose value has this kind, in order; None when
@@ -246,7 +246,7 @@ def _first_by_value(conn: Connection | Session, project_pk: int,
     rest = (select(RUNS.c.pk)
             .where(*_where(project_pk, filters, include_deleted), rank.is_(None))
             .order_by(*TIE_BREAK).limit(limit - len(out)))
-    out.extend(conn.execute(rest).scalars())
+    out.extend(conn.execute(rest).scalars().all())
     return out
 
 

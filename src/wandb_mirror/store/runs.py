@@ -253,7 +253,8 @@ def run_rows(session: Session | Connection, pks: Sequence[int]) -> dict[int, Any
     """
     if not pks:
         return {}
-    return {row.pk: row for row in session.execute(_rows_by_pk(Run), {"pks": list(pks)})}
+    rows = session.execute(_rows_by_pk(Run), {"pks": list(pks)}).all()
+    return {row.pk: row for row in rows}
 
 
 def user_rows(session: Session | Connection, pks: Iterable[int | None]) -> dict[int, Any]:
@@ -261,7 +262,7 @@ def user_rows(session: Session | Connection, pks: Iterable[int | None]) -> dict[
     wanted = sorted({pk for pk in pks if pk is not None})
     if not wanted:
         return {}
-    return {row.pk: row for row in session.execute(_rows_by_pk(User), {"pks": wanted})}
+    return {row.pk: row for row in session.execute(_rows_by_pk(User), {"pks": wanted}).all()}
 
 
 def run_node(run: Run, user: User | None, *, full: bool = True) -> dict[str, Any]:
