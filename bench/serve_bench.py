@@ -3,7 +3,7 @@
 Fixed workload: a synthetic store of ``--runs`` runs (seed 0), served on 127.0.0.1; a client
 walks every page of ``project.runs`` with the exact document wandb 0.31 sends for
 ``api.runs(path, lazy=False)`` (and, second, the lightweight one), over one keep-alive
-connection per client thread, against the server running in its own process: first
+connection per client process, against the server running in its own process: first
 with empty caches (cold: a sync worker walking a project once), then again (warm: identical
 requests are answered from the reply cache). Prints a table; not a test (nothing asserts a time).
 
@@ -14,14 +14,15 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from wandb_mirror import synth
 from wandb_mirror.store import open_store
@@ -63,26 +64,40 @@ def walk(host: str, port: int, query: str, per_page: int, project: str = "demo"
         conn.close()
 
 
+def _client(host: str, port: int, query: str, per_page: int, start: Any, out: Any) -> None:
+    """One client process: wait for the start signal, walk, report (pages, runs) or the error."""
+    try:
+        start.wait(60)
+        out.put(walk(host, port, query, per_page))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent
+        out.put(exc)
+
+
 def measure(host: str, port: int, query: str, per_page: int, clients: int) -> tuple[float, int]:
-    """Pages/s over ``clients`` threads each walking every page once."""
-    results: list[tuple[int, int]] = []
-    errors: list[BaseException] = []
+    """Pages/s over ``clients`` client processes each walking every page once.
 
-    def worker() -> None:
-        try:
-            results.append(walk(host, port, query, per_page))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(600)
-    elapsed = time.perf_counter() - start
-    if errors:
-        raise errors[0]
+    Processes, not threads: decoding ~100 kB of JSON a page costs the client ~1-2 ms, and
+    client threads sharing one GIL would measure the client instead of the server.
+    """
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_client, args=(host, port, query, per_page, start, out))
+             for _ in range(clients)]
+    for proc in procs:
+        proc.start()
+    time.sleep(0.2)  # let them reach the start line
+    t0 = time.perf_counter()
+    start.set()
+    results = [out.get(timeout=600) for _ in procs]
+    elapsed = time.perf_counter() - t0
+    for proc in procs:
+        proc.join(30)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
     pages = sum(p for p, _ in results)
     return pages / elapsed, sum(r for _, r in results)
 
