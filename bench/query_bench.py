@@ -70,6 +70,8 @@ PROPOSED_PRAGMAS = (
     "PRAGMA cache_size = -131072",    # 128 MiB page cache instead of the 2 MiB default
 )
 
+# Missing and NaN losses (num NULL) sort last, as the engine orders them since NaN ranks as
+# missing.
 FLOOR_SQL = """
 SELECT r.pk FROM runs r
 JOIN run_values c ON c.run_pk = r.pk AND c.root = 0 AND c.path = 'lr' AND c.kind = 2
@@ -78,7 +80,7 @@ JOIN run_values a ON a.run_pk = r.pk AND a.root = 1 AND a.path = 'acc' AND a.kin
                  AND a.num >= 0.5
 LEFT JOIN run_values o ON o.run_pk = r.pk AND o.root = 1 AND o.path = 'loss' AND o.elem = 0
 WHERE r.project_pk = :project AND r.state = 'finished' AND r.deleted_at IS NULL
-ORDER BY o.run_pk IS NULL, o.num, r.created_ts, r.pk
+ORDER BY o.num IS NULL, o.num, r.created_ts IS NULL, r.created_ts, r.pk
 """
 
 
