@@ -161,9 +161,12 @@ _FORMAT = click.Choice(["table", "json", "csv"])
               help="Accepted API key (repeatable); required unless bound to loopback.")
 @click.option("--export-parquet", is_flag=True,
               help="Offer finished runs' history as parquet files (parquetHistory).")
+@click.option("--writable", is_flag=True,
+              help="Answer write mutations (run.update(), run.upload_file(), deletes...) by "
+                   "changing the store; read-only by default.")
 @click.pass_obj
 def serve(obj: _Context, db_path: str | None, host: str | None, port: int | None,
-          api_keys: tuple[str, ...], export_parquet: bool) -> None:
+          api_keys: tuple[str, ...], export_parquet: bool, writable: bool) -> None:
     """Serve the store over W&B's GraphQL protocol (for wandb.Api, or another mirror).
 
     \b
@@ -176,7 +179,7 @@ def serve(obj: _Context, db_path: str | None, host: str | None, port: int | None
     settings = obj.settings(db=db_path, serve_host=host, serve_port=port)
     keys = list(api_keys) or list(settings.serve_api_keys) or None
     serve_forever(settings.db, settings.serve_host, settings.serve_port, api_keys=keys,
-                  options=ServeOptions(export_parquet=export_parquet),
+                  options=ServeOptions(export_parquet=export_parquet, writable=writable),
                   ready=lambda srv: click.echo(srv.url, nl=True))
 
 

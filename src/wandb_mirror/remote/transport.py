@@ -127,14 +127,17 @@ class Transport:
         base = min(self.backoff_max, self.backoff_min * (2**attempt))
         return base * self._rng.uniform(1.0, 1.25)
 
-    def request(self, method: str, url: str, *, json: Any = None,
+    def request(self, method: str, url: str, *, json: Any = None, data: bytes | None = None,
                 headers: Mapping[str, str] | None = None,
                 sink: BinaryIO | None = None) -> requests.Response:
         """Send a request; return the 2xx response or raise a RemoteError subclass.
 
-        With ``sink``, a 2xx body is streamed into it (rewound first, so a retried download
-        never leaves a partial copy) instead of being held in memory.
+        ``json`` sends a JSON body, ``data`` raw bytes (an upload; sent again as a whole on
+        each retry). With ``sink``, a 2xx body is streamed into it (rewound first, so a retried
+        download never leaves a partial copy) instead of being held in memory.
         """
+        if json is not None and data is not None:
+            raise ValueError("send either json or data, not both")
         auth = self._auth_for(url)
         attempt = 0
         while True:
@@ -142,7 +145,7 @@ class Transport:
             wait: float | None = None
             try:
                 with self._slots:
-                    resp = self.session.request(method, url, json=json, auth=auth,
+                    resp = self.session.request(method, url, json=json, data=data, auth=auth,
                                                 headers=dict(headers or {}), timeout=self.timeout,
                                                 stream=sink is not None)
                     if sink is not None and 200 <= resp.status_code < 300:
@@ -200,6 +203,11 @@ class Transport:
 
     def get_bytes(self, url: str) -> bytes:
         return self.request("GET", url).content
+
+    def put_bytes(self, url: str, data: bytes,
+                  headers: Mapping[str, str] | None = None) -> requests.Response:
+        """``PUT`` raw bytes (an upload URL), retried like every request."""
+        return self.request("PUT", url, data=bytes(data), headers=headers)
 
     def download(self, url: str, sink: BinaryIO) -> None:
         """Stream a file URL into ``sink`` (retried like every request)."""

@@ -128,7 +128,7 @@ def make_server(
         api_keys: accepted API keys. None on a loopback address means "any well-formed key"
             (>= 40 ``[\\w-]`` chars, as the wandb client requires); required elsewhere.
         faults: test-only fault injection (a :class:`Faults` or its dict form); None: off.
-        options: :class:`ServeOptions` (viewer entity, parquet export, page cap).
+        options: :class:`ServeOptions` (viewer entity, parquet export, page cap, writable).
         test_mode: expose ``/_mirror/*`` (stats, fault control); default: on iff ``faults``
             is given.
 
@@ -177,11 +177,12 @@ def serve_forever(
                          test_mode=test_mode)
     if ready is not None:
         ready(server)
-    log.info("serving %s at %s", server.engine.url.render_as_string(hide_password=True), server.url)
+    log.info("serving %s at %s%s", server.engine.url.render_as_string(hide_password=True),
+             server.url, " (writable)" if server.options.writable else "")
     # This process now only serves. Build the schema before the first request, and move what
     # imports and start-up allocated (~150k objects, never garbage) out of the collector's
     # view: otherwise every full collection re-scans them, ~0.1-0.2 s each on a cold walk.
-    mirror_schema()
+    mirror_schema(server.options.writable)
     gc.collect()
     gc.freeze()
     try:

@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-parquet", action="store_true",
                         help="offer finished runs' history as parquet")
     parser.add_argument("--viewer-entity", default=None)
+    parser.add_argument("--writable", action="store_true",
+                        help="answer write mutations (run.update(), uploads...) by changing "
+                             "the store; read-only by default")
     args = parser.parse_args(argv)
 
     def ready(server: Any) -> None:
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     faults = json.loads(args.faults) if args.faults else None
     serve_forever(args.db, args.host, args.port, api_keys=args.api_keys, faults=faults,
                   options=ServeOptions(viewer_entity=args.viewer_entity,
-                                       export_parquet=args.export_parquet),
+                                       export_parquet=args.export_parquet,
+                                       writable=args.writable),
                   test_mode=True if args.test_mode else None, ready=ready)
     return 0
 

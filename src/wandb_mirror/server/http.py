@@ -7,6 +7,8 @@ Endpoints:
 - ``GET /artifacts/manifest/<artifact id>/wandb_manifest.json``: an artifact's manifest;
 - ``GET /artifacts/file/<artifact id>/<path>``: an artifact file's bytes;
 - ``GET /parquet/<entity>/<project>/<run>/history.parquet``: history export (option);
+- ``PUT /files/<entity>/<project>/<run>/<name>``: with ``ServeOptions.writable``, store the
+  body as that run file (the ``uploadUrl`` of ``createRunFiles``, signed for ``PUT``);
 - ``POST /sdk/otel/v1/*``: 404, which tells wandb-core there is no telemetry proxy;
 - ``GET /healthz``; and, in test mode only, ``GET /_mirror/stats``, ``POST /_mirror/stats/reset``,
   ``POST /_mirror/faults``.
@@ -36,7 +38,7 @@ from ..store import files as store_files
 from ..store import runs as store_runs
 from .encode import encode_reply
 from .faults import Faults
-from .nodes import RequestContext
+from .nodes import RequestContext, signed_what
 from .schema import execute_request, prepare
 
 if TYPE_CHECKING:
@@ -162,9 +164,10 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
             return key_is_well_formed(key)
         return any(hmac.compare_digest(key, k) for k in allowed)
 
-    def _signed(self, path: str, query: dict[str, list[str]], ctx: RequestContext) -> bool:
+    def _signed(self, path: str, query: dict[str, list[str]], ctx: RequestContext,
+                method: str = "GET") -> bool:
         sig = (query.get("sig") or [""])[0]
-        return bool(sig) and hmac.compare_digest(sig, ctx.sign(path))
+        return bool(sig) and hmac.compare_digest(sig, ctx.sign(signed_what(method, path)))
 
     def _context(self, session: Session) -> RequestContext:
         return RequestContext(session=session, base_url=self._base_url(),
@@ -240,6 +243,17 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
 
     do_HEAD = do_GET
 
+    def do_PUT(self) -> None:  # noqa: N802
+        parts = urlsplit(self.path)
+        path = parts.path
+        try:
+            self._upload(path, parse_qs(parts.query))
+        except _Reply as reply:
+            self._error(reply.status, reply.message, reply.headers)
+        except Exception:  # noqa: BLE001
+            log.exception("internal error on PUT %s", path)
+            self._error(500, "internal server error; see the wandb-mirror serve log")
+
     # ------------------------------------------------------------------ graphql
     def _graphql(self) -> None:
         raw = self._read_body()
@@ -254,12 +268,12 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
             raise _Reply(400, "request body is not JSON") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             raise _Reply(400, 'expected a JSON object {"query": ..., "variables": ...}')
-        prepared = prepare(payload["query"])
+        prepared = prepare(payload["query"], writable=self.mirror.options.writable)
         if self._fault("/graphql", prepared.operation_name, "graphql"):
             return
         cache = self.mirror.replies
         token = key = None
-        if cache is not None and not prepared.errors:
+        if cache is not None and not prepared.errors and not prepared.mutation:
             key = cache.key(payload["query"], payload.get("variables"),
                             payload.get("operationName"), self._base_url())
             token, hit = cache.get(key)
@@ -273,7 +287,7 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
                                      payload.get("operationName"), self._context(session))
         self.mirror.stats.record(kind="graphql", operation=result.operation_name, status=200)
         body = encode_reply(result.body)
-        if cache is not None and "errors" not in result.body:
+        if cache is not None and key is not None and "errors" not in result.body:
             cache.put(token, key, body)
         self._send(200, body, "application/json")
 
@@ -304,6 +318,32 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
                 raise _Reply(404, f"no such file endpoint: {path}")
         self.mirror.stats.record(kind=kind, operation=None, status=200)
         self._send(200, body, ctype)
+
+    def _upload(self, path: str, query: dict[str, list[str]]) -> None:
+        """``PUT`` of a run file's bytes to an ``uploadUrl`` (writable servers only)."""
+        segments = [unquote(s) for s in path.split("/")[1:]]
+        body = self._read_body()
+        if not self.mirror.options.writable:
+            raise _Reply(405, "this wandb-mirror serve is read-only; start it with --writable "
+                              "to accept uploads")
+        if segments[0] != "files" or len(segments) < 5:
+            raise _Reply(404, f"no such upload endpoint: PUT {path}")
+        if self._fault(path, None, "upload"):
+            return
+        with Session(self.mirror.engine) as session:
+            ctx = self._context(session)
+            if not (self._signed(path, query, ctx, "PUT") or self._authorized()):
+                self.mirror.stats.record(kind="upload", operation=None, status=401)
+                raise _Reply(401, "authentication required: use the uploadUrl from "
+                                  "createRunFiles or send Basic auth with an API key")
+        from .mutations import store_upload
+
+        problem = store_upload(self.mirror.engine, segments[1], segments[2], segments[3],
+                               "/".join(segments[4:]), body)
+        if problem:
+            raise _Reply(404, problem)
+        self.mirror.stats.record(kind="upload", operation=None, status=200)
+        self._send_json(200, {"ok": True, "size": len(body)})
 
     def _run_file(self, session: Session, entity: str, project: str, run_id: str,
                   name: str) -> tuple[bytes, str]:

@@ -23,7 +23,7 @@ from ..store.models import Project, User
 
 __all__ = [
     "DEFAULT_PAGE_SIZE", "RequestContext", "ServeOptions", "connection", "decode_cursor",
-    "encode_cursor", "page_window", "parse_json_arg", "project_node", "user_node",
+    "encode_cursor", "page_window", "parse_json_arg", "project_node", "signed_what", "user_node",
 ]
 
 DEFAULT_PAGE_SIZE = 50
@@ -42,6 +42,9 @@ class ServeOptions:
         secret: key for the signatures in file URLs (random per server by default).
         reply_cache: keep encoded replies of identical requests for the current store
             generation (any commit to the store empties it).
+        writable: answer the write mutations (``upsertBucket``, ``deleteRun``,
+            ``createRunFiles`` + ``PUT`` uploads, ...) by changing the served store
+            (:mod:`.mutations`); off by default: a read-only server has no ``Mutation`` type.
     """
 
     viewer_entity: str | None = None
@@ -49,6 +52,7 @@ class ServeOptions:
     max_page_size: int = 10_000
     secret: bytes = b""
     reply_cache: bool = True
+    writable: bool = False
 
 
 @dataclass
@@ -70,13 +74,19 @@ class RequestContext:
         """Signature of a file path, so unauthenticated clients may fetch URLs we handed out."""
         return hmac.new(self.options.secret, path.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def signed_url(self, *segments: str) -> str:
+    def signed_url(self, *segments: str, method: str = "GET") -> str:
+        """An absolute URL to ``segments``, signed for ``method`` (a download URL does not
+        allow an upload: ``PUT`` signatures cover the method too)."""
         path = "/" + "/".join(quote(s, safe="") for s in segments[:-1])
         path += "/" + quote(segments[-1], safe="/")
-        return f"{self.base_url}{path}?sig={self.sign(path)}"
+        return f"{self.base_url}{path}?sig={self.sign(signed_what(method, path))}"
 
     def run_file_url(self, entity: str, project: str, run_id: str, name: str) -> str:
         return self.signed_url("files", entity, project, run_id, name)
+
+    def upload_url(self, entity: str, project: str, run_id: str, name: str) -> str:
+        """Where a client ``PUT``s the bytes of a run file (``createRunFiles``)."""
+        return self.signed_url("files", entity, project, run_id, name, method="PUT")
 
     def manifest_url(self, artifact_id: str) -> str:
         return self.signed_url("artifacts", "manifest", artifact_id, "wandb_manifest.json")
@@ -138,6 +148,11 @@ class RequestContext:
         if row.pk not in self.projects:
             self.projects[row.pk] = project_node(row, self.user(row.owner_pk))
         return self.projects[row.pk]
+
+
+def signed_what(method: str, path: str) -> str:
+    """The text a URL signature covers: the path for downloads, ``"<METHOD> <path>"`` else."""
+    return path if method in ("GET", "HEAD") else f"{method} {path}"
 
 
 def user_node(user: User | None) -> dict[str, Any] | None:

@@ -45,13 +45,14 @@ from .models import (
 )
 
 __all__ = [
-    "VERSION_ALIAS", "alias_nodes", "artifact_node", "collection_node", "count_versions",
-    "get_collection", "get_type", "get_version", "get_version_by_id", "get_version_by_index",
-    "link_run_artifact", "list_collections", "list_entries", "list_types", "list_versions",
-    "manifest_digest", "manifest_text", "mark_collections_gone", "mark_versions_gone",
-    "membership_node", "put_manifest", "resolve_alias", "run_artifact_versions", "set_aliases",
-    "type_node", "upsert_artifact_types", "upsert_artifacts", "upsert_collections",
-    "upsert_membership", "upsert_run_artifacts", "version_users",
+    "VERSION_ALIAS", "add_aliases", "alias_nodes", "artifact_node", "collection_node",
+    "count_versions", "get_collection", "get_type", "get_version", "get_version_by_id",
+    "get_version_by_index", "link_run_artifact", "list_collections", "list_entries",
+    "list_types", "list_versions", "manifest_digest", "manifest_text", "mark_collections_gone",
+    "mark_version_deleted", "mark_versions_gone", "membership_node", "put_manifest",
+    "replace_aliases", "resolve_alias", "run_artifact_versions", "set_aliases", "type_node",
+    "upsert_artifact_types", "upsert_artifacts", "upsert_collections", "upsert_membership",
+    "upsert_run_artifacts", "version_users",
 ]
 
 VERSION_ALIAS = re.compile(r"^v(\d+)$")
@@ -323,6 +324,26 @@ def set_aliases(session: Session, version: ArtifactVersion,
     session.flush()
 
 
+def add_aliases(session: Session, version: ArtifactVersion, aliases: Iterable[str]) -> None:
+    """Give ``version`` these aliases too (its other aliases stay; an alias held by another
+    version of the collection moves here)."""
+    have = [{"alias": a.alias, "id": a.upstream_id} for a in session.scalars(
+        select(ArtifactAlias).where(ArtifactAlias.version_pk == version.pk)
+        .order_by(ArtifactAlias.pk))]
+    names = {a["alias"] for a in have}
+    set_aliases(session, version, have + [{"alias": a} for a in aliases if a not in names])
+
+
+def replace_aliases(session: Session, version: ArtifactVersion, aliases: Iterable[str]) -> None:
+    """Make ``aliases`` the aliases of ``version``, keeping its ``v<N>`` ones (what
+    ``artifact.save()`` means: it sends the aliases other than the version's)."""
+    keep = [{"alias": a.alias, "id": a.upstream_id} for a in session.scalars(
+        select(ArtifactAlias).where(ArtifactAlias.version_pk == version.pk)
+        .order_by(ArtifactAlias.pk)) if VERSION_ALIAS.match(a.alias)]
+    names = {a["alias"] for a in keep}
+    set_aliases(session, version, keep + [{"alias": a} for a in aliases if a not in names])
+
+
 def alias_nodes(session: Session, version_pk: int) -> list[dict[str, Any]]:
     """``{__typename, id, alias}`` nodes of a version's aliases, in insertion order."""
     return [{"__typename": "ArtifactAlias", "id": a.upstream_id, "alias": a.alias}
@@ -513,6 +534,13 @@ def mark_versions_gone(session: Session, collection_pk: int, seen_ids: Iterable[
         row.deleted_at = stamp
     session.flush()
     return len(gone)
+
+
+def mark_version_deleted(session: Session, version: ArtifactVersion, stamp: str) -> None:
+    """Mark one version deleted (kept, hidden from readers) and drop its aliases."""
+    version.deleted_at = stamp
+    session.execute(delete(ArtifactAlias).where(ArtifactAlias.version_pk == version.pk))
+    session.flush()
 
 
 def mark_collections_gone(session: Session, project_pk: int, seen_names: Iterable[str],

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from ..errors import StoreError
@@ -21,8 +21,8 @@ from .models import FileContent, Run, RunFile
 from .runs import now_iso
 
 __all__ = [
-    "count_files", "file_node", "get_content", "get_file", "has_content", "list_files",
-    "md5_b64", "put_content", "put_contents", "upsert_files",
+    "count_files", "delete_files", "file_node", "files_by_id", "get_content", "get_file", "has_content",
+    "list_files", "md5_b64", "put_content", "put_contents", "store_file", "upsert_files",
 ]
 
 # GraphQL File field -> RunFile attribute.
@@ -65,6 +65,31 @@ def upsert_files(session: Session, run: Run, nodes: Iterable[Mapping[str, Any]])
         out.append(row)
     session.flush()
     return out
+
+
+def store_file(session: Session, run: Run, name: str, data: bytes, *,
+               fields: Mapping[str, Any] | None = None) -> RunFile:
+    """Store a file written to a run (an upload): its bytes in the content cache and its
+    metadata row (``md5``, ``sizeBytes``, ``updatedAt`` from the bytes and the clock, then
+    the GraphQL ``File`` ``fields`` given, e.g. ``id``, ``mimetype``, ``url``)."""
+    md5 = md5_b64(data)
+    put_content(session, md5, data)
+    node: dict[str, Any] = {"name": name, "md5": md5, "sizeBytes": len(data),
+                            "updatedAt": now_iso(), **(fields or {})}
+    (row,) = upsert_files(session, run, [node])
+    return row
+
+
+def delete_files(session: Session, run_pk: int, names: Iterable[str]) -> int:
+    """Remove a run's files by name (deleted upstream); cached bytes stay, shared by content.
+    Returns how many rows were removed."""
+    wanted = list(names)
+    if not wanted:
+        return 0
+    result = session.execute(delete(RunFile).where(RunFile.run_pk == run_pk,
+                                                   RunFile.name.in_(wanted)))
+    session.flush()
+    return int(result.rowcount or 0)
 
 
 def file_node(row: RunFile, *, url: str | None = None, direct_url: str | None = None) -> dict[str, Any]:
@@ -116,6 +141,11 @@ def count_files(session: Session, run_pk: int, *, names: Sequence[str] | None = 
 def get_file(session: Session, run_pk: int, name: str) -> RunFile | None:
     """One run file by name."""
     return session.scalar(select(RunFile).where(RunFile.run_pk == run_pk, RunFile.name == name))
+
+
+def files_by_id(session: Session, upstream_id: str) -> list[RunFile]:
+    """Run files by their upstream (GraphQL) id."""
+    return list(session.scalars(select(RunFile).where(RunFile.upstream_id == upstream_id)))
 
 
 def put_content(session: Session, md5: str, data: bytes, *, fetched_at: str | None = None) -> None:

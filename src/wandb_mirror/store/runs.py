@@ -18,7 +18,7 @@ from .models import Project, Run, RunValue, User
 
 __all__ = [
     "FRAGMENT_FIELDS", "TERMINAL_STATES", "filter_columns", "get_project", "get_run",
-    "now_iso", "run_node", "run_rows", "upsert_project", "upsert_runs", "upsert_user",
+    "get_run_by_storage_id", "mark_run_deleted", "now_iso", "run_node", "run_rows", "upsert_project", "upsert_runs", "upsert_user",
     "user_rows",
 ]
 
@@ -97,6 +97,17 @@ def get_project(session: Session, entity: str, name: str) -> Project | None:
 
 def get_run(session: Session, project_pk: int, run_id: str) -> Run | None:
     return session.scalar(select(Run).where(Run.project_pk == project_pk, Run.run_id == run_id))
+
+
+def get_run_by_storage_id(session: Session, storage_id: str) -> Run | None:
+    """A run by its GraphQL node id (``Run.id``, what mutations name runs by)."""
+    return session.scalar(select(Run).where(Run.storage_id == storage_id).limit(1))
+
+
+def mark_run_deleted(session: Session, run: Run, stamp: str | None = None) -> None:
+    """Mark a run deleted upstream (kept, hidden from listings, as a sync marks runs gone)."""
+    run.deleted_at = stamp or now_iso()
+    session.flush()
 
 
 def _json_text(value: Any) -> str | None:
