@@ -145,6 +145,33 @@ def test_serve_subprocess_answers_graphql(world):
     assert "API keys" in one_line_error(bad)
 
 
+@pytest.mark.parametrize("entry", [["wandb_mirror", "serve"], ["wandb_mirror.server"]])
+def test_serve_writable_subprocess_applies_a_mutation(world, tmp_path, entry):
+    import requests
+
+    from wandb_mirror.store.snapshot import snapshot_store
+
+    db = snapshot_store(world["db"], tmp_path / "w.db")  # the write must not touch the world
+    with sqlite3.connect(db) as conn:
+        storage_id, run_id = conn.execute("SELECT storage_id, run_id FROM runs LIMIT 1").fetchone()
+    proc = subprocess.Popen([sys.executable, "-m", *entry, "--db", str(db), "--port", "0",
+                             "--writable"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        resp = requests.post(url + "/graphql", auth=("api", KEY), timeout=30, json={
+            "query": "mutation U($id: String!) { upsertBucket(input: {id: $id, notes: \"cli\"})"
+                     " { bucket { name notes } } }", "variables": {"id": storage_id}})
+        assert resp.json()["data"]["upsertBucket"]["bucket"] == {"name": run_id, "notes": "cli"}
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT notes FROM runs WHERE run_id = ?", (run_id,)).fetchone() \
+            == ("cli",)
+
+
 def test_config_check_and_bad_values(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[sync]\ninterval = 60\nprojects = ["a/b"]\n[api]\nmax_age = "never"\n')

@@ -47,7 +47,7 @@ def server():
             self.end_headers()
             self.wfile.write(data)
 
-        do_POST = do_GET = _answer
+        do_POST = do_GET = do_PUT = _answer
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -85,6 +85,20 @@ def test_auth_header_user_agent_and_body(server):
         b"api:" + b"k" * 40).decode()
     assert seen["headers"]["User-Agent"] == USER_AGENT and "wandb-mirror" in USER_AGENT
     assert json.loads(seen["body"]) == {"query": "query { viewer { id } }", "variables": {"a": 1}}
+
+
+def test_put_bytes_sends_the_raw_body_and_retries_it_whole(server):
+    url, script = server
+    script.answers = [(503, {}, b"busy"), ("drop", {}, b""), (200, {}, {"ok": True})]
+    sleeps: list[float] = []
+    payload = bytes(range(256)) * 3
+    resp = make(url, sleeps).put_bytes(f"{url}/files/e/p/r/x.bin", payload,
+                                       {"Content-Type": "application/octet-stream"})
+    assert resp.status_code == 200 and len(sleeps) == 2
+    assert [seen["body"] for seen in script.seen] == [payload] * 3
+    assert script.seen[-1]["headers"]["Content-Type"] == "application/octet-stream"
+    with pytest.raises(ValueError, match="not both"):
+        make(url, sleeps).request("PUT", url, json={}, data=b"x")
 
 
 def test_401_is_not_retried_and_explains(server):
