@@ -361,3 +361,23 @@ def test_writable_serve_still_answers_reads_the_same(tmp_path, upstream, serve):
         answers = [http.post(f"{s.url}/graphql", json=query, auth=("api", "k" * 40),
                              timeout=10).json() for s in (ro, rw)]
     assert answers[0] == answers[1] and "errors" not in answers[0]
+
+
+def test_upsert_bucket_by_name_creates_a_run(tmp_path, upstream, server):
+    engine, _ = upstream
+    body = {"query": "mutation U($n: String, $p: String, $e: String) { upsertBucket(input: "
+                     "{name: $n, modelName: $p, entityName: $e, tags: [\"new\"], "
+                     "config: \"{\\\"lr\\\": {\\\"value\\\": 1}}\"}) { inserted bucket { name "
+                     "id state tags config } } }",
+            "variables": {"n": "fresh01", "p": PROJECT, "e": ENTITY}}
+    with requests.Session() as http:
+        answer = http.post(f"{server.url}/graphql", json=body, auth=("api", "k" * 40),
+                           timeout=10).json()["data"]["upsertBucket"]
+        assert answer["inserted"] is True and answer["bucket"]["name"] == "fresh01"
+        assert answer["bucket"]["state"] == "running" and answer["bucket"]["tags"] == ["new"]
+        again = http.post(f"{server.url}/graphql", json=body, auth=("api", "k" * 40),
+                          timeout=10).json()["data"]["upsertBucket"]
+        assert again["inserted"] is False and again["bucket"]["id"] == answer["bucket"]["id"]
+    run = make_api(tmp_path, server.url).run(f"{PATH}/fresh01")
+    assert (run.tags, run.config) == (["new"], {"lr": 1})
+    assert upstream_run(engine, "fresh01").storage_id == answer["bucket"]["id"]
