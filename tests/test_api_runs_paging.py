@@ -117,3 +117,26 @@ def test_warm_first_page_comes_from_the_cached_full_list(store):
     expected = full_ids(api, filters, order)
     runs = api.runs(PATH, filters, order, per_page=5)
     assert [r.id for r in runs[:5]] == expected[:5]
+
+
+def test_a_first_listing_does_not_configure_the_orm(store):
+    # Configuring the ORM mappers costs a process 30-50 ms on its first ORM query; the listing
+    # path (project lookup, first page, page rows, users) uses none, so a new notebook kernel's
+    # first runs() page does not pay it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, wandb_mirror\n"
+        "from wandb_mirror.config import Settings\n"
+        "from wandb_mirror.store import models\n"
+        "db = sys.argv[1]\n"
+        "api = wandb_mirror.Api(settings=Settings(db=db, base_url='http://127.0.0.1:9',"
+        " api_key='x' * 40), offline=True, max_age=None)\n"
+        "runs = api.runs('synth/demo', {'config.lr': {'$lt': 0.003}, 'state': 'finished'},"
+        " '-summary_metrics.loss', per_page=5)\n"
+        "ids = [r.id for r in runs[:5]]\n"
+        "print(len(ids), models.Base.registry._new_mappers)\n")
+    out = subprocess.run([sys.executable, "-c", code, store.url.database], capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "5 True"
