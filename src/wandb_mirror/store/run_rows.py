@@ -1,9 +1,11 @@
 """Reading pages of whole ``runs`` rows with as little per-query overhead as possible.
 
-Why: a served page of runs is "these 50 run keys, every column". Through SQLAlchemy's statement
-machinery (cache key, expanding ``IN`` parameters, result processing) that query cost ~2.2 ms
-here against ~0.9 ms for the same SQL on the DBAPI cursor. So the SQL text is compiled once per
-(dialect, number of keys) by SQLAlchemy itself and then executed on the DBAPI cursor of the session's connection.
+Why: a page of runs (served, or listed by the Api) is "these 50 run keys, every column".
+Through SQLAlchemy's statement machinery (cache key, expanding ``IN`` parameters, result
+processing) that query cost ~2.2 ms here against ~0.9 ms for the same SQL on the DBAPI cursor.
+So the SQL text is compiled once per (dialect, number of keys) by SQLAlchemy itself, from the
+table's columns (the ORM mappers are never configured: a process's first listing does not pay
+~30-50 ms for that), and executed on the DBAPI cursor of the session's connection.
 
 Rows read like ORM ``Run`` objects by attribute (``row.run_id``, ``row.group``...), and by
 position in the order of :data:`RUN_ATTRS`. The only column whose driver value differs from
@@ -15,14 +17,15 @@ from collections.abc import Sequence
 from threading import Lock
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from .models import Run
 
 __all__ = ["RUN_ATTRS", "RunRow", "run_rows"]
 
-RUN_ATTRS: tuple[str, ...] = tuple(a.key for a in inspect(Run).column_attrs)
+_COLUMNS = tuple(Run.__mapper__.columns.items())  # (attribute, column); no mapper configuration
+RUN_ATTRS: tuple[str, ...] = tuple(key for key, _ in _COLUMNS)
 """Every ``Run`` column attribute, in the order rows hold them."""
 
 RunRow = NamedTuple("RunRow", [(name, Any) for name in RUN_ATTRS])  # type: ignore[misc]
@@ -39,8 +42,9 @@ def _sql(dialect: Any, count: int) -> str:
     text = _SQL.get(key)
     if text is None:
         params = [bindparam(f"pk{i}") for i in range(count)]
-        stmt = select(*[getattr(Run, name).label(name) for name in RUN_ATTRS]) \
-            .where(Run.pk.in_(params))
+        table = Run.__table__
+        stmt = select(*[column.label(key) for key, column in _COLUMNS]) \
+            .where(table.c.pk.in_(params))
         compiled = stmt.compile(dialect=dialect)
         positions = getattr(compiled, "positiontup", None)
         if dialect.positional and list(positions or []) != [f"pk{i}" for i in range(count)]:
@@ -52,11 +56,11 @@ def _sql(dialect: Any, count: int) -> str:
     return text
 
 
-def run_rows(session: Session, pks: Sequence[int]) -> list[RunRow]:
+def run_rows(session: Session | Connection, pks: Sequence[int]) -> list[RunRow]:
     """Whole rows of the runs ``pks`` (in no particular order; missing keys are skipped)."""
     if not pks:
         return []
-    conn = session.connection()  # inside the session's transaction
+    conn = session if isinstance(session, Connection) else session.connection()  # in its transaction
     dialect = conn.dialect
     params: Any = (tuple(pks) if dialect.positional
                    else {f"pk{i}": pk for i, pk in enumerate(pks)})

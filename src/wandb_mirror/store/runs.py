@@ -6,7 +6,7 @@ identical to the original.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,8 +18,8 @@ from .models import Project, Run, RunValue, User
 
 __all__ = [
     "FRAGMENT_FIELDS", "TERMINAL_STATES", "filter_columns", "get_project", "get_run",
-    "get_run_by_storage_id", "mark_run_deleted", "now_iso", "run_node", "run_rows", "upsert_project", "upsert_runs", "upsert_user",
-    "user_rows",
+    "get_run_by_storage_id", "mark_run_deleted", "now_iso", "run_node", "upsert_project",
+    "upsert_runs", "upsert_user", "user_rows",
 ]
 
 TERMINAL_STATES = frozenset({"finished", "failed", "crashed", "killed", "preempted"})
@@ -254,18 +254,6 @@ def _rows_by_pk(model: Any) -> Any:
             .bindparams(bindparam("pks", expanding=True))
             .columns(**{key: column.type for key, column in columns}))
     return _ROWS_SQL[table.name]
-
-
-def run_rows(session: Session | Connection, pks: Sequence[int]) -> dict[int, Any]:
-    """The ``runs`` rows of ``pks`` by pk, as read-only rows with ``Run``'s attribute names.
-
-    Core rows rather than ORM objects: a process's first listing then does not pay for
-    configuring the ORM mappers, and nothing is tracked by a session.
-    """
-    if not pks:
-        return {}
-    rows = session.execute(_rows_by_pk(Run), {"pks": list(pks)}).all()
-    return {row.pk: row for row in rows}
 
 
 def user_rows(session: Session | Connection, pks: Iterable[int | None]) -> dict[int, Any]:
