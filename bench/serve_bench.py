@@ -79,13 +79,15 @@ def measure(host: str, port: int, query: str, per_page: int, clients: int) -> tu
     Processes, not threads: decoding ~100 kB of JSON a page costs the client ~1-2 ms, and
     client threads sharing one GIL would measure the client instead of the server.
     """
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: a forked child's garbage collector would touch (and copy) every page
+    # of this process's heap, wandb included, and measure that instead
+    ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_client, args=(host, port, query, per_page, start, out))
              for _ in range(clients)]
     for proc in procs:
         proc.start()
-    time.sleep(0.2)  # let them reach the start line
+    time.sleep(3.0)  # let them start up and reach the start line
     t0 = time.perf_counter()
     start.set()
     results = [out.get(timeout=600) for _ in procs]
