@@ -43,3 +43,21 @@ def test_sql_text_is_cached_per_key_count_but_large_lists_are_not(synth_store):
         many = pks + [10**9 + i for i in range(rr._MAX_CACHED_KEYS)]
         assert len(rr.run_rows(s, many)) == len(pks)
         assert ("sqlite", len(many)) not in rr._SQL
+
+
+def test_sqlite_text_equals_what_sqlalchemy_compiles(synth_store):
+    """The hand-written SQLite text and SQLAlchemy's compilation return the same rows."""
+    from sqlalchemy import bindparam
+
+    engine, _ = synth_store
+    with Session(engine) as s:
+        pks = list(s.scalars(select(Run.pk).limit(5)))
+        conn = s.connection()
+        mine = conn.exec_driver_sql(rr._sql(conn.dialect, len(pks)), tuple(pks)).all()
+        table = Run.__table__
+        stmt = select(*[c.label(k) for k, c in rr._COLUMNS]).where(
+            table.c.pk.in_([bindparam(f"p{i}", pk) for i, pk in enumerate(pks)]))
+        theirs = conn.execute(stmt).all()
+        assert list(mine[0]._fields) == list(rr.RUN_ATTRS) == list(theirs[0]._fields)
+        assert sorted(map(tuple, mine)) == sorted(
+            tuple(int(v) if isinstance(v, bool) else v for v in row) for row in theirs)
