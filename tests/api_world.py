@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +41,22 @@ def wandb_env(tmp: Path) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@contextmanager
+def time_limit(seconds: int) -> Iterator[None]:
+    """TimeoutError in the main thread after ``seconds`` (SIGALRM): a hung real client (wandb-core)
+    fails its test instead of stalling the suite."""
+    def expire(_sig: int, _frame: Any) -> None:
+        raise TimeoutError(f"test exceeded {seconds}s (wandb client hang?)")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def mirror_settings(db: Path | str, base_url: str, **kw: Any) -> Settings:

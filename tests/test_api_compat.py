@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import filecmp
 import os
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 
 import wandb_mirror
 
-from .api_world import World, mirror_settings, same, wandb_env
+from .api_world import World, mirror_settings, same, time_limit, wandb_env
 
 TEST_TIMEOUT_S = 120
 
@@ -50,14 +49,8 @@ def apis(world, synth_store, served_synth):
 
 @pytest.fixture(autouse=True)
 def _bounded():
-    def expire(_sig, _frame):  # type: ignore[no-untyped-def]
-        raise TimeoutError(f"test exceeded {TEST_TIMEOUT_S}s")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(TEST_TIMEOUT_S)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
+    with time_limit(TEST_TIMEOUT_S):
+        yield
 
 
 # ----------------------------------------------------------------------------- probes

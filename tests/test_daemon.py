@@ -9,8 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-from sqlalchemy import select
 
 from wandb_mirror import synth
 from wandb_mirror.export import runs_frame

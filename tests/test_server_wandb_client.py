@@ -8,8 +8,6 @@ every test is bounded by an alarm so a hang fails instead of blocking the suite.
 from __future__ import annotations
 
 import math
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,8 @@ from wandb_mirror.store.models import Project, User
 from wandb_mirror.store.runs import get_project, get_run
 from wandb_mirror.store.values import canonical_json, loads, unwrap_config
 
+from .api_world import time_limit, wandb_env
+
 TEST_TIMEOUT_S = 180
 ENTITY, PROJECT = "synth", "demo"
 
@@ -35,23 +35,8 @@ ENTITY, PROJECT = "synth", "demo"
 def wandb_dirs(tmp_path_factory):
     """Keep every WANDB_* directory (and telemetry) away from the user's home."""
     root = tmp_path_factory.mktemp("wandb_home")
-    names = ["WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR",
-             "WANDB_ARTIFACT_DIR"]
-    saved = {k: os.environ.get(k) for k in names + ["WANDB_ERROR_REPORTING", "WANDB_SILENT",
-                                                    "WANDB_BASE_URL", "WANDB_API_KEY"]}
-    for name in names:
-        (root / name.lower()).mkdir()
-        os.environ[name] = str(root / name.lower())
-    os.environ["WANDB_ERROR_REPORTING"] = "false"
-    os.environ["WANDB_SILENT"] = "true"
-    os.environ.pop("WANDB_BASE_URL", None)
-    os.environ.pop("WANDB_API_KEY", None)
-    yield root
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with wandb_env(root):
+        yield root
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +51,8 @@ def api(wandb_dirs, served_synth):
 
 @pytest.fixture(autouse=True)
 def _bounded():
-    def expire(_sig, _frame):
-        raise TimeoutError(f"test exceeded {TEST_TIMEOUT_S}s (wandb client hang?)")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(TEST_TIMEOUT_S)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
+    with time_limit(TEST_TIMEOUT_S):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 
 import pytest
 from sqlalchemy import select
@@ -32,6 +30,8 @@ from wandb_mirror.store.runs import get_project, get_run, upsert_runs
 from wandb_mirror.store.values import canonical_json, dumps, loads, nonfinite_as_strings
 from wandb_mirror.sync import run_sync
 
+from .api_world import time_limit, wandb_env
+
 TEST_TIMEOUT_S = 180
 ENTITY, PROJECT, RUN = "synth", "nonfinite", "nanrun01"
 KEY = "k" * 40
@@ -44,14 +44,8 @@ ROWS[4]["nested"] = {"a": [1.0, NAN], "b": -INF}
 
 @pytest.fixture(autouse=True)
 def _bounded():
-    def expire(_sig, _frame):
-        raise TimeoutError(f"test exceeded {TEST_TIMEOUT_S}s (wandb client hang?)")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(TEST_TIMEOUT_S)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
+    with time_limit(TEST_TIMEOUT_S):
+        yield
 
 
 def _make_store(path):
@@ -85,29 +79,13 @@ def upstream(tmp_path_factory):
 def wandb_api(tmp_path_factory, upstream):
     """The real client on ``serve``; every WANDB_* directory in tmp; wandb-core torn down."""
     wandb = pytest.importorskip("wandb")
-    root = tmp_path_factory.mktemp("wandb_home")
-    names = ["WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR",
-             "WANDB_ARTIFACT_DIR"]
-    saved = {k: os.environ.get(k) for k in names + ["WANDB_ERROR_REPORTING", "WANDB_SILENT",
-                                                    "WANDB_BASE_URL", "WANDB_API_KEY"]}
-    for name in names:
-        (root / name.lower()).mkdir()
-        os.environ[name] = str(root / name.lower())
-    os.environ["WANDB_ERROR_REPORTING"] = "false"
-    os.environ["WANDB_SILENT"] = "true"
-    os.environ.pop("WANDB_BASE_URL", None)
-    os.environ.pop("WANDB_API_KEY", None)
-    try:
-        yield wandb.Api(api_key="x" * 40, overrides={"base_url": upstream[1].url}, timeout=30)
-    finally:
-        from wandb.sdk import wandb_setup
+    with wandb_env(tmp_path_factory.mktemp("wandb_home")):
+        try:
+            yield wandb.Api(api_key="x" * 40, overrides={"base_url": upstream[1].url}, timeout=30)
+        finally:
+            from wandb.sdk import wandb_setup
 
-        wandb_setup.teardown()  # stops the wandb-core process
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+            wandb_setup.teardown()  # stops the wandb-core process
 
 
 def _same(got, want) -> bool:

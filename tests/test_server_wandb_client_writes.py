@@ -8,7 +8,6 @@ test is bounded by an alarm so a hang fails instead of blocking the suite.
 """
 from __future__ import annotations
 
-import signal
 
 import pytest
 
@@ -19,7 +18,7 @@ from wandb_mirror.store.runs import get_project, get_run
 from wandb_mirror.store.snapshot import snapshot_store
 from wandb_mirror.store.values import loads
 
-from .api_world import API_KEY, wandb_env
+from .api_world import API_KEY, time_limit, wandb_env
 
 TEST_TIMEOUT_S = 180
 ENTITY, PROJECT = "synth", "demo"
@@ -27,14 +26,8 @@ ENTITY, PROJECT = "synth", "demo"
 
 @pytest.fixture(autouse=True)
 def _bounded():
-    def expire(_sig, _frame):
-        raise TimeoutError(f"test exceeded {TEST_TIMEOUT_S}s (wandb client hang?)")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(TEST_TIMEOUT_S)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
+    with time_limit(TEST_TIMEOUT_S):
+        yield
 
 
 @pytest.fixture(scope="module")
