@@ -144,18 +144,22 @@ def test_serve_subprocess_answers_graphql(world):
     assert "API keys" in one_line_error(bad)
 
 
-@pytest.mark.parametrize("entry", [["wandb_mirror", "serve"], ["wandb_mirror.server"]])
+@pytest.mark.parametrize("entry", [["wandb_mirror", "serve", "--writable"],
+                                   ["wandb_mirror.server", "--writable"],
+                                   ["wandb_mirror", "--config", "{cfg}", "serve"]])
 def test_serve_writable_subprocess_applies_a_mutation(world, tmp_path, entry):
     import requests
 
     from wandb_mirror.store.snapshot import snapshot_store
 
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[serve]\nwritable = true\n")  # the third entry: serve.writable in config
+    entry = [arg.format(cfg=cfg) for arg in entry]
     db = snapshot_store(world["db"], tmp_path / "w.db")  # the write must not touch the world
     with sqlite3.connect(db) as conn:
         storage_id, run_id = conn.execute("SELECT storage_id, run_id FROM runs LIMIT 1").fetchone()
-    proc = subprocess.Popen([sys.executable, "-m", *entry, "--db", str(db), "--port", "0",
-                             "--writable"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, "-m", *entry, "--db", str(db), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")

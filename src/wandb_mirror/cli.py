@@ -163,7 +163,7 @@ _FORMAT = click.Choice(["table", "json", "csv"])
               help="Offer finished runs' history as parquet files (parquetHistory).")
 @click.option("--writable", is_flag=True,
               help="Answer write mutations (run.update(), run.upload_file(), deletes...) by "
-                   "changing the store; read-only by default.")
+                   "changing the store; read-only by default (config: serve.writable).")
 @click.pass_obj
 def serve(obj: _Context, db_path: str | None, host: str | None, port: int | None,
           api_keys: tuple[str, ...], export_parquet: bool, writable: bool) -> None:
@@ -179,7 +179,8 @@ def serve(obj: _Context, db_path: str | None, host: str | None, port: int | None
     settings = obj.settings(db=db_path, serve_host=host, serve_port=port)
     keys = list(api_keys) or list(settings.serve_api_keys) or None
     serve_forever(settings.db, settings.serve_host, settings.serve_port, api_keys=keys,
-                  options=ServeOptions(export_parquet=export_parquet, writable=writable),
+                  options=ServeOptions(export_parquet=export_parquet,
+                                       writable=writable or settings.serve_writable),
                   ready=lambda srv: click.echo(srv.url, nl=True))
 
 

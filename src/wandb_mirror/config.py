@@ -82,6 +82,7 @@ class Settings:
     serve_host: str = "127.0.0.1"
     serve_port: int = 8765
     serve_api_keys: tuple[str, ...] = ()
+    serve_writable: bool = False
 
 
 # (section, key) in the TOML file -> Settings field
@@ -111,6 +112,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("serve", "host"): "serve_host",
     ("serve", "port"): "serve_port",
     ("serve", "api_keys"): "serve_api_keys",
+    ("serve", "writable"): "serve_writable",
 }
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
