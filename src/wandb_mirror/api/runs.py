@@ -21,7 +21,7 @@ from ..store import history as H
 from ..store import runs as store_runs
 from ..store import values
 from ..store.engine import session_scope
-from ..store.run_rows import run_rows
+from ..store.rows import run_rows, user_rows
 from ..store.models import Run as RunRow
 from ..store.models import User as UserRow
 from .base import Attrs, Paginator
@@ -529,7 +529,7 @@ class Runs(Paginator[Run]):
             return []
         with session_scope(self._api._engine, f"listing runs of {self.entity}/{self.project}") as s:
             rows = {row.pk: row for row in run_rows(s, wanted)}
-            users = store_runs.user_rows(s, (r.user_pk for r in rows.values()))
+            users = user_rows(s, (r.user_pk for r in rows.values()))
         return [Run(self._api, self.entity, self.project, rows[p], users.get(rows[p].user_pk), pk)
                 for p in wanted if p in rows]
 

@@ -20,7 +20,7 @@ from ..store import files as store_files
 from ..store import history
 from ..store import runs as store_runs
 from ..store.models import Project, Run
-from ..store.run_rows import RUN_ATTRS, RunRow, run_rows
+from ..store.rows import RUN_ATTRS, RunRow, run_rows
 from ..store.values import dumps, loads, nonfinite_as_strings
 from .encode import RawJSON
 from .nodes import RequestContext, connection, page_window, parse_json_arg

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, text
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from . import values
@@ -19,7 +19,7 @@ from .models import Project, Run, RunValue, User
 __all__ = [
     "FRAGMENT_FIELDS", "TERMINAL_STATES", "filter_columns", "get_project", "get_run",
     "get_run_by_storage_id", "mark_run_deleted", "now_iso", "run_node", "upsert_project",
-    "upsert_runs", "upsert_user", "user_rows",
+    "upsert_runs", "upsert_user",
 ]
 
 TERMINAL_STATES = frozenset({"finished", "failed", "crashed", "killed", "preempted"})
@@ -232,36 +232,6 @@ def _reindex(session: Session, run: Run, username: str | None) -> None:
     )
     if rows:
         session.execute(insert(RunValue), rows)
-
-
-_ROWS_SQL: dict[str, Any] = {}
-
-
-def _rows_by_pk(model: Any) -> Any:
-    """``SELECT <every column AS its attribute name> FROM <table> WHERE pk IN :pks``.
-
-    Fixed SQL text built from the model (not compiled by SQLAlchemy): the first listing in a
-    process neither configures the ORM mappers nor pays a first compilation for it. Attribute
-    names as labels (``group`` is column ``group_name``) make the rows read like the ORM
-    objects wherever attributes are read (``run_node``); column types still convert values.
-    """
-    table = model.__table__
-    if table.name not in _ROWS_SQL:
-        columns = model.__mapper__.columns.items()
-        listed = ", ".join(f'{table.name}."{column.name}" AS "{key}"' for key, column in columns)
-        _ROWS_SQL[table.name] = (
-            text(f"SELECT {listed} FROM {table.name} WHERE {table.name}.pk IN :pks")
-            .bindparams(bindparam("pks", expanding=True))
-            .columns(**{key: column.type for key, column in columns}))
-    return _ROWS_SQL[table.name]
-
-
-def user_rows(session: Session | Connection, pks: Iterable[int | None]) -> dict[int, Any]:
-    """The ``users`` rows of ``pks`` (None skipped) by pk, with ``User``'s attribute names."""
-    wanted = sorted({pk for pk in pks if pk is not None})
-    if not wanted:
-        return {}
-    return {row.pk: row for row in session.execute(_rows_by_pk(User), {"pks": wanted}).all()}
 
 
 def run_node(run: Run, user: User | None, *, full: bool = True) -> dict[str, Any]:

@@ -1,11 +1,11 @@
-"""store.run_rows: whole run rows by key, equal to what the ORM loads."""
+"""store.rows: whole run and user rows by key, equal to what the ORM loads."""
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wandb_mirror.store import run_rows as rr
-from wandb_mirror.store.models import Run
+from wandb_mirror.store import rows as rr
+from wandb_mirror.store.models import Run, User
 
 
 def _orm(session, pks):
@@ -39,10 +39,10 @@ def test_sql_text_is_cached_per_key_count_but_large_lists_are_not(synth_store):
     with Session(engine) as s:
         pks = list(s.scalars(select(Run.pk)))
         rr.run_rows(s, pks[:3])
-        assert ("sqlite", 3) in rr._SQL
+        assert ("runs", "sqlite", 3) in rr._SQL
         many = pks + [10**9 + i for i in range(rr._MAX_CACHED_KEYS)]
         assert len(rr.run_rows(s, many)) == len(pks)
-        assert ("sqlite", len(many)) not in rr._SQL
+        assert ("runs", "sqlite", len(many)) not in rr._SQL
 
 
 def test_sqlite_text_equals_what_sqlalchemy_compiles(synth_store):
@@ -53,11 +53,23 @@ def test_sqlite_text_equals_what_sqlalchemy_compiles(synth_store):
     with Session(engine) as s:
         pks = list(s.scalars(select(Run.pk).limit(5)))
         conn = s.connection()
-        mine = conn.exec_driver_sql(rr._sql(conn.dialect, len(pks)), tuple(pks)).all()
+        mine = conn.exec_driver_sql(rr._sql(rr._SHAPES[Run], conn.dialect, len(pks)),
+                                    tuple(pks)).all()
         table = Run.__table__
-        stmt = select(*[c.label(k) for k, c in rr._COLUMNS]).where(
+        stmt = select(*[c.label(k) for k, c in rr._SHAPES[Run].columns]).where(
             table.c.pk.in_([bindparam(f"p{i}", pk) for i, pk in enumerate(pks)]))
         theirs = conn.execute(stmt).all()
         assert list(mine[0]._fields) == list(rr.RUN_ATTRS) == list(theirs[0]._fields)
         assert sorted(map(tuple, mine)) == sorted(
             tuple(int(v) if isinstance(v, bool) else v for v in row) for row in theirs)
+
+
+def test_user_rows_equal_the_orm_users(synth_store):
+    engine, _ = synth_store
+    with Session(engine) as s:
+        users = {u.pk: u for u in s.scalars(select(User))}
+        got = rr.user_rows(s, [*users, None, 10**9])
+        assert sorted(got) == sorted(users)
+        for pk, row in got.items():
+            assert all(getattr(row, a) == getattr(users[pk], a) for a in rr.attributes(User))
+        assert rr.user_rows(s, [None]) == {}

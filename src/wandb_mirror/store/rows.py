@@ -1,0 +1,122 @@
+"""Reading whole rows by primary key with as little per-query overhead as possible.
+
+Why: a page of runs (served, or listed by the Api) is "these 50 run keys, every column", and
+their users likewise. Through SQLAlchemy's statement machinery (cache key, expanding ``IN``
+parameters, result processing) the runs query cost ~2.2 ms here against ~0.9 ms for the same
+SQL on the DBAPI cursor. So the SQL text is made once per (table, dialect, number of keys) from
+the table's columns (written directly for SQLite, compiled by SQLAlchemy for other dialects;
+the ORM mappers are never configured, which would cost a process's first listing ~30-50 ms),
+and executed on the DBAPI cursor of the session's connection.
+
+Rows are named tuples that read like the ORM objects by attribute (``row.run_id``,
+``row.group``...), and by position in the order of :func:`attributes`. The only driver values
+that differ from the ORM's are booleans (SQLite returns 0/1), normalised here.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from threading import Lock
+from typing import Any, NamedTuple
+
+from sqlalchemy import Boolean, Connection, bindparam, select
+from sqlalchemy.orm import Session
+
+from .models import Run, User
+
+__all__ = ["RUN_ATTRS", "RunRow", "attributes", "rows_by_pk", "run_rows", "user_rows"]
+
+
+class _Shape:
+    """What reading one model's rows needs: its columns, row type and boolean positions."""
+
+    def __init__(self, model: Any) -> None:
+        self.table = model.__table__
+        self.columns = tuple(model.__mapper__.columns.items())  # no mapper configuration
+        self.attrs = tuple(key for key, _ in self.columns)
+        self.row = NamedTuple(f"{model.__name__}Row",  # type: ignore[misc]
+                              [(name, Any) for name in self.attrs])
+        self.booleans = tuple(i for i, (_, col) in enumerate(self.columns)
+                              if isinstance(col.type, Boolean))
+
+
+_SHAPES: dict[Any, _Shape] = {model: _Shape(model) for model in (Run, User)}
+_MAX_CACHED_KEYS = 1024
+_SQL: dict[tuple[str, str, int], str] = {}
+_LOCK = Lock()
+
+
+def attributes(model: Any) -> tuple[str, ...]:
+    """The column attributes of ``model``, in the order its rows hold them."""
+    return _SHAPES[model].attrs
+
+
+RUN_ATTRS: tuple[str, ...] = attributes(Run)
+RunRow: Any = _SHAPES[Run].row
+"""A whole ``runs`` row: attribute access like ``Run``, a plain tuple underneath."""
+
+
+def _sql(shape: _Shape, dialect: Any, count: int) -> str:
+    key = (shape.table.name, dialect.name, count)
+    text = _SQL.get(key)
+    if text is None:
+        table = shape.table
+        if dialect.paramstyle == "qmark":  # SQLite: written here, SQLAlchemy's first compile
+            quote = dialect.identifier_preparer.quote  # costs ~8 ms of a process's first page
+            listed = ", ".join(f"{table.name}.{quote(column.name)} AS {quote(attr)}"
+                               for attr, column in shape.columns)
+            text = (f"SELECT {listed} FROM {table.name} "
+                    f"WHERE {table.name}.pk IN ({', '.join('?' * count)})")
+        else:
+            params = [bindparam(f"pk{i}") for i in range(count)]
+            stmt = select(*[column.label(attr) for attr, column in shape.columns]) \
+                .where(table.c.pk.in_(params))
+            compiled = stmt.compile(dialect=dialect)
+            positions = getattr(compiled, "positiontup", None)
+            if dialect.positional and list(positions or []) != [f"pk{i}" for i in range(count)]:
+                raise RuntimeError("unexpected parameter order in compiled SQL")  # pragma: no cover
+            text = compiled.string
+        if count <= _MAX_CACHED_KEYS:
+            with _LOCK:
+                _SQL[key] = text
+    return text
+
+
+def rows_by_pk(session: Session | Connection, model: Any, pks: Sequence[int]) -> list[Any]:
+    """Whole rows of ``model`` (``Run`` or ``User``) for ``pks``, in no particular order;
+    missing keys are skipped."""
+    if not pks:
+        return []
+    shape = _SHAPES[model]
+    conn = session if isinstance(session, Connection) else session.connection()  # in its transaction
+    dialect = conn.dialect
+    params: Any = (tuple(pks) if dialect.positional
+                   else {f"pk{i}": pk for i, pk in enumerate(pks)})
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_sql(shape, dialect, len(pks)), params)
+        fetched = cursor.fetchall()
+    finally:
+        cursor.close()
+    make = shape.row._make
+    if not shape.booleans:
+        return [make(values) for values in fetched]
+    out = []
+    for values in fetched:
+        if any(values[i] is not None and type(values[i]) is not bool for i in shape.booleans):
+            values = list(values)
+            for i in shape.booleans:
+                if values[i] is not None:
+                    values[i] = bool(values[i])
+        out.append(make(values))
+    return out
+
+
+def run_rows(session: Session | Connection, pks: Sequence[int]) -> list[Any]:
+    """Whole ``runs`` rows of ``pks`` (:data:`RunRow`), in no particular order."""
+    return rows_by_pk(session, Run, pks)
+
+
+def user_rows(session: Session | Connection, pks: Iterable[int | None]) -> dict[int, Any]:
+    """The ``users`` rows of ``pks`` (None skipped) by pk, with ``User``'s attribute names."""
+    wanted = sorted({pk for pk in pks if pk is not None})
+    return {row.pk: row for row in rows_by_pk(session, User, wanted)}
