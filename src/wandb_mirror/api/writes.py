@@ -247,7 +247,6 @@ def upload_file(run: Run, path: str, root: str = ".") -> File:
         ValueError: ``path`` is not under ``root``.
         WriteUnsupportedError: the server gave no upload URL.
     """
-    import mimetypes
     import os
 
     from .files import File, file_attrs
@@ -276,8 +275,7 @@ def upload_file(run: Run, path: str, root: str = ".") -> File:
         row = _stored_run(s, run)
         if row is None:
             raise StoreError(f"{what}: run {'/'.join(run.path)} is no longer in the store")
-        stored = store_files.store_file(s, row, name, body, fields={
-            "mimetype": mimetypes.guess_type(name)[0] or "application/octet-stream"})
+        stored = store_files.store_file(s, row, name, body)
         attrs = file_attrs(stored)
     return File(run, attrs)
 

@@ -20,7 +20,6 @@ the answer is built.
 from __future__ import annotations
 
 import base64
-import mimetypes
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -251,9 +250,8 @@ def store_upload(engine: Engine, entity: str, project: str, run_id: str, name: s
         run = store_runs.get_run(s, proj.pk, run_id) if proj else None
         if run is None or run.deleted_at is not None:
             return f"no run {entity}/{project}/{run_id} on this server"
-        store_files.store_file(s, run, name, data, fields={
-            "id": f"{run.storage_id or run.run_id}:{name}",
-            "mimetype": mimetypes.guess_type(name)[0] or "application/octet-stream"})
+        store_files.store_file(s, run, name, data,
+                               fields={"id": f"{run.storage_id or run.run_id}:{name}"})
         _edit_run(s, run, {})
     return None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import mimetypes
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,8 +22,9 @@ from .models import FileContent, Run, RunFile
 from .runs import now_iso
 
 __all__ = [
-    "count_files", "delete_files", "file_node", "files_by_id", "get_content", "get_file", "has_content",
-    "list_files", "md5_b64", "put_content", "put_contents", "store_file", "upsert_files",
+    "count_files", "delete_files", "file_node", "files_by_id", "get_content", "get_file",
+    "has_content", "list_files", "md5_b64", "put_content", "put_contents", "store_file",
+    "upsert_files",
 ]
 
 # GraphQL File field -> RunFile attribute.
@@ -70,12 +72,15 @@ def upsert_files(session: Session, run: Run, nodes: Iterable[Mapping[str, Any]])
 def store_file(session: Session, run: Run, name: str, data: bytes, *,
                fields: Mapping[str, Any] | None = None) -> RunFile:
     """Store a file written to a run (an upload): its bytes in the content cache and its
-    metadata row (``md5``, ``sizeBytes``, ``updatedAt`` from the bytes and the clock, then
-    the GraphQL ``File`` ``fields`` given, e.g. ``id``, ``mimetype``, ``url``)."""
+    metadata row (``md5``, ``sizeBytes``, ``updatedAt`` from the bytes and the clock,
+    ``mimetype`` guessed from the name, then the GraphQL ``File`` ``fields`` given, e.g.
+    ``id``, ``url``)."""
     md5 = md5_b64(data)
     put_content(session, md5, data)
-    node: dict[str, Any] = {"name": name, "md5": md5, "sizeBytes": len(data),
-                            "updatedAt": now_iso(), **(fields or {})}
+    node: dict[str, Any] = {
+        "name": name, "md5": md5, "sizeBytes": len(data), "updatedAt": now_iso(),
+        "mimetype": mimetypes.guess_type(name)[0] or "application/octet-stream",
+        **(fields or {})}
     (row,) = upsert_files(session, run, [node])
     return row
 
