@@ -23,7 +23,6 @@ from wandb_mirror.store import open_store, session_scope
 from wandb_mirror.store.models import (ArtifactCollection, ArtifactType, ArtifactVersion, Run,
                                        RunArtifact)
 from wandb_mirror.store.runs import get_project
-from wandb_mirror.sync.worker import _Listing
 
 from .api_world import mirror_settings
 from .store_snapshot import same_project
@@ -232,9 +231,9 @@ def test_a_listing_is_complete_only_when_the_server_said_so(upstream_store):
     client = connect(server.url, KEY, max_retries=0)
     path = ("project", "artifactType", "artifactCollections")
     base = {"entity": "synth", "project": "demo"}
-    known = _Listing(client, Q.ARTIFACT_COLLECTIONS, {**base, "type": "dataset"}, path, first=1)
+    known = client.pages(Q.ARTIFACT_COLLECTIONS, {**base, "type": "dataset"}, path, first=1)
     assert sum(len(n) for _, n in known) >= 1 and known.complete
-    unknown = _Listing(client, Q.ARTIFACT_COLLECTIONS, {**base, "type": "nope"}, path, first=1)
+    unknown = client.pages(Q.ARTIFACT_COLLECTIONS, {**base, "type": "nope"}, path, first=1)
     assert [n for _, n in unknown] == [[]] and not unknown.complete
 
 

@@ -168,7 +168,7 @@ class _ProjectSync:
         seen: set[str] = set()
         key = f"{self.path}:runs"
         self.progress.start(key, f"{self.path} runs")
-        listing = _Listing(self.client, Q.RUNS, variables, ("project", "runs"),
+        listing = self.client.pages(Q.RUNS, variables, ("project", "runs"),
                            first=self.opts.page_size)
         for data, nodes in listing:
             self.check_stop()
@@ -552,7 +552,7 @@ class _ProjectSync:
         """Page a whole project listing (sweeps, reports) into the store, then mark what it
         no longer holds as deleted; returns the number of objects listed."""
         seen: set[str] = set()
-        listing = _Listing(self.client, query, self.vars, ("project", field_),
+        listing = self.client.pages(query, self.vars, ("project", field_),
                            first=self.opts.page_size)
         for _, nodes in listing:
             self.check_stop()
@@ -580,7 +580,7 @@ class _ProjectSync:
         """Types, then each type's collections, then the versions of the collections that
         changed; afterwards, what complete listings no longer hold is marked deleted."""
         types: list[dict[str, Any]] = []
-        type_listing = _Listing(self.client, Q.ARTIFACT_TYPES, self.vars,
+        type_listing = self.client.pages(Q.ARTIFACT_TYPES, self.vars,
                                 ("project", "artifactTypes"), first=100)
         for _, nodes in type_listing:
             self.check_stop()
@@ -592,7 +592,7 @@ class _ProjectSync:
         for tnode in types:
             tvars = {**self.vars, "type": tnode["name"]}
             stale: list[str] = []
-            listing = _Listing(self.client, Q.ARTIFACT_COLLECTIONS, tvars,
+            listing = self.client.pages(Q.ARTIFACT_COLLECTIONS, tvars,
                                ("project", "artifactType", "artifactCollections"), first=100)
             for _, nodes in listing:
                 self.check_stop()
@@ -644,7 +644,7 @@ class _ProjectSync:
     def _pull_versions(self, type_name: str, collection: str) -> None:
         cvars = {**self.vars, "type": type_name, "collection": collection}
         seen: set[str] = set()
-        listing = _Listing(self.client, Q.ARTIFACT_VERSIONS, cvars,
+        listing = self.client.pages(Q.ARTIFACT_VERSIONS, cvars,
                            ("project", "artifactType", "artifactCollection", "artifacts"),
                            first=100)
         for _, nodes in listing:
@@ -716,32 +716,6 @@ class _ProjectSync:
 
 
 _DONE = object()
-
-
-class _Listing:
-    """The pages of one relay connection (``GraphQLClient.pages``), remembering whether the
-    listing was complete: ``complete`` is True only once the server answered a page with no
-    next page. A null object on the path, a next page promised but not given, an error or a
-    stop part-way leave it False: nothing may be marked deleted from such a listing."""
-
-    def __init__(self, client: GraphQLClient, query: str, variables: Mapping[str, Any],
-                 path: tuple[str, ...], *, first: int) -> None:
-        self._client = client
-        self._args = (query, variables, path)
-        self._first = first
-        self.complete = False
-
-    def __iter__(self) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        self.complete = False
-        query, variables, path = self._args
-        conn: Any = None
-        for data, nodes in self._client.pages(query, variables, path, first=self._first):
-            conn = data
-            for key in path:
-                conn = conn.get(key) if isinstance(conn, dict) else None
-            yield data, nodes
-        self.complete = (isinstance(conn, dict)
-                         and not (conn.get("pageInfo") or {}).get("hasNextPage"))
 
 
 def _prefetched(source: Iterator[Any], depth: int = 1) -> Iterator[Any]:
