@@ -33,6 +33,12 @@ def _where(project_pk: int, filters: Mapping[str, Any] | None, include_deleted: 
     return where
 
 
+def _ordered(stmt: Any, project_pk: int, filters: Mapping[str, Any] | None,
+             order: str | Sequence[str] | None, include_deleted: bool) -> Any:
+    """``stmt`` restricted to the project's matching runs, in the order."""
+    return stmt.where(*_where(project_pk, filters, include_deleted)).order_by(*compile_order(order))
+
+
 def _check_paging(**values: int | None) -> None:
     for name, value in values.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -56,8 +62,7 @@ def runs_statement(
         FilterError: malformed filter, order, limit or offset.
     """
     _check_paging(limit=limit, offset=offset)
-    stmt = (select(Run).where(*_where(project_pk, filters, include_deleted))
-            .order_by(*compile_order(order)))
+    stmt = _ordered(select(Run), project_pk, filters, order, include_deleted)
     if limit is not None:
         stmt = stmt.limit(limit)
     if offset:
@@ -81,8 +86,7 @@ def run_pks_statement(
         FilterError: malformed filter, order or limit.
     """
     _check_paging(limit=limit)
-    stmt = (select(RUNS.c.pk).where(*_where(project_pk, filters, include_deleted))
-            .order_by(*compile_order(order)))
+    stmt = _ordered(select(RUNS.c.pk), project_pk, filters, order, include_deleted)
     return stmt if limit is None else stmt.limit(limit)
 
 

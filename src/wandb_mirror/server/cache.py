@@ -19,9 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..query import runs_statement
+from ..query import run_pks_statement
 from ..store.generation import StoreGeneration
-from ..store.models import Run
 
 __all__ = ["ReplyCache", "RunListCache", "RunNodeCache", "StoreGeneration"]  # StoreGeneration: re-exported from store.generation
 
@@ -64,8 +63,9 @@ class _Generational:
 class RunNodeCache(_Generational):
     """Run nodes (the request-independent part of a ``Run`` answer) by run pk.
 
-    Cached nodes hold detached ``Run`` rows whose columns are all loaded; readers must not
-    mutate a node.
+    Cached nodes hold whole run rows (``store.rows``) or detached ``Run`` objects, and user and
+    project nodes are kept here too (keyed ``("user", pk)``, ``("project", entity, name)``);
+    readers must not mutate a node.
     """
 
     def __init__(self, generation: StoreGeneration, max_entries: int = 50_000) -> None:
@@ -102,8 +102,7 @@ class RunListCache(_Generational):
             hit = self._get(key)
             if hit is not None:
                 return hit  # type: ignore[no-any-return]
-        stmt = runs_statement(project_pk, filters, order or None).with_only_columns(Run.pk)
-        pks = list(session.scalars(stmt))
+        pks = list(session.scalars(run_pks_statement(project_pk, filters, order or None)))
         if gen is not None:
             self._put(gen, key, pks)
         return pks
