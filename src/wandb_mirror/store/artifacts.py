@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, insert, select
@@ -327,21 +327,23 @@ def set_aliases(session: Session, version: ArtifactVersion,
 def add_aliases(session: Session, version: ArtifactVersion, aliases: Iterable[str]) -> None:
     """Give ``version`` these aliases too (its other aliases stay; an alias held by another
     version of the collection moves here)."""
-    have = [{"alias": a.alias, "id": a.upstream_id} for a in session.scalars(
-        select(ArtifactAlias).where(ArtifactAlias.version_pk == version.pk)
-        .order_by(ArtifactAlias.pk))]
-    names = {a["alias"] for a in have}
-    set_aliases(session, version, have + [{"alias": a} for a in aliases if a not in names])
+    _merge_aliases(session, version, aliases, keep=lambda alias: True)
 
 
 def replace_aliases(session: Session, version: ArtifactVersion, aliases: Iterable[str]) -> None:
     """Make ``aliases`` the aliases of ``version``, keeping its ``v<N>`` ones (what
     ``artifact.save()`` means: it sends the aliases other than the version's)."""
-    keep = [{"alias": a.alias, "id": a.upstream_id} for a in session.scalars(
+    _merge_aliases(session, version, aliases, keep=lambda alias: bool(VERSION_ALIAS.match(alias)))
+
+
+def _merge_aliases(session: Session, version: ArtifactVersion, aliases: Iterable[str],
+                   keep: Callable[[str], bool]) -> None:
+    """Set the version's aliases to those it has that ``keep`` accepts, then ``aliases``."""
+    kept = [{"alias": a.alias, "id": a.upstream_id} for a in session.scalars(
         select(ArtifactAlias).where(ArtifactAlias.version_pk == version.pk)
-        .order_by(ArtifactAlias.pk)) if VERSION_ALIAS.match(a.alias)]
-    names = {a["alias"] for a in keep}
-    set_aliases(session, version, keep + [{"alias": a} for a in aliases if a not in names])
+        .order_by(ArtifactAlias.pk)) if keep(a.alias)]
+    names = {a["alias"] for a in kept}
+    set_aliases(session, version, kept + [{"alias": a} for a in aliases if a not in names])
 
 
 def alias_nodes(session: Session, version_pk: int) -> list[dict[str, Any]]:
