@@ -59,6 +59,19 @@ def time_limit(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
+class Clock:
+    """A settable clock starting at a fixed epoch second (``Api(clock=...)``)."""
+
+    def __init__(self, now: float = 1.9e9) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def mirror_settings(db: Path | str, base_url: str, **kw: Any) -> Settings:
     """Settings for a mirror Api that never reads the environment or a config file."""
     return Settings(db=str(db), base_url=base_url.rstrip("/"), api_key=API_KEY, **kw)

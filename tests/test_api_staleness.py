@@ -19,23 +19,10 @@ from wandb_mirror.store import open_store
 from wandb_mirror.store.engine import session_scope
 from wandb_mirror.store.runs import get_project, upsert_runs
 
-from .api_world import mirror_settings
+from .api_world import Clock, mirror_settings
 
 ENTITY, PROJECT = "up", "stream"
 PATH = f"{ENTITY}/{PROJECT}"
-
-
-class Clock:
-    """A settable clock starting at a fixed epoch second."""
-
-    def __init__(self, now: float = 1.9e9) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="module")

@@ -30,18 +30,10 @@ from wandb_mirror.store.models import RunArtifact
 from wandb_mirror.store.runs import get_project, get_run
 from wandb_mirror.store.values import loads, parse_timestamp
 
-from .api_world import mirror_settings
+from .api_world import Clock, mirror_settings
 
 ENTITY, PROJECT = "up", "writes"
 PATH = f"{ENTITY}/{PROJECT}"
-
-
-class Clock:
-    def __init__(self, now: float = 1.9e9) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -303,6 +295,16 @@ def test_artifact_delete(tmp_path, upstream, server):
 # ----------------------------------------------------------------------------- refusals
 
 
+def _every_write(tmp_path, run, art) -> list:
+    """One call of each write method of a run and an artifact."""
+    (tmp_path / "f.txt").write_text("x")
+    return [run.update, lambda: run.summary.update({"a": 1}), run.delete,
+            lambda: run.files()[0].delete(),
+            lambda: run.upload_file(str(tmp_path / "f.txt"), root=str(tmp_path)),
+            lambda: run.use_artifact(art), lambda: run.log_artifact(art), art.save,
+            lambda: art.delete(delete_aliases=True)]
+
+
 def test_offline_writes_raise_without_a_request(tmp_path, upstream, server):
     _, result = upstream
     make_api(tmp_path, server.url).runs(PATH)[0]  # mirror it once
@@ -310,12 +312,7 @@ def test_offline_writes_raise_without_a_request(tmp_path, upstream, server):
     before = server.stats.requests
     run = offline.run(f"{PATH}/{result.run_ids[0]}")
     art = offline.artifact(f"{PATH}/{result.artifact_names[0]}")
-    (tmp_path / "f.txt").write_text("x")
-    calls = [run.update, lambda: run.summary.update({"a": 1}), run.delete,
-             lambda: run.files()[0].delete(),
-             lambda: run.upload_file(str(tmp_path / "f.txt"), root=str(tmp_path)),
-             lambda: run.use_artifact(art), lambda: run.log_artifact(art), art.save, art.delete]
-    for call in calls:
+    for call in _every_write(tmp_path, run, art):
         with pytest.raises(OfflineError, match="needs a connection"):
             call()
     assert server.stats.requests == before
@@ -327,13 +324,7 @@ def test_read_only_serve_refuses_every_write(tmp_path, upstream, serve):
     api = make_api(tmp_path, server.url)
     run = api.run(f"{PATH}/{result.run_ids[0]}")
     art = api.artifact(f"{PATH}/{result.artifact_names[0]}")
-    (tmp_path / "f.txt").write_text("x")
-    calls = [run.update, lambda: run.summary.update({"a": 1}), run.delete,
-             lambda: run.files()[0].delete(),
-             lambda: run.upload_file(str(tmp_path / "f.txt"), root=str(tmp_path)),
-             lambda: run.use_artifact(art), lambda: run.log_artifact(art), art.save,
-             lambda: art.delete(delete_aliases=True)]
-    for call in calls:
+    for call in _every_write(tmp_path, run, art):
         with pytest.raises(WriteUnsupportedError, match="--writable"):
             call()
     assert upstream_run(engine, run.id).deleted_at is None
