@@ -6,8 +6,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
+
+from wandb_mirror.query.runs import run_pks_statement, where_text
+from wandb_mirror.store.rows import fetch_text
 
 from wandb_mirror.store import open_store
 from wandb_mirror.store import values as V
@@ -77,6 +80,24 @@ def seed(session: Session, docs: Iterable[Mapping[str, Any]], *, project: str = 
     return proj
 
 
+def text_sql_agrees(session: Session | Connection, project_pk: int,
+                    filters: Mapping[str, Any] | None) -> list[int]:
+    """The project's runs matching ``filters`` by SQLAlchemy's statement
+    (``run_pks_statement``), checked equal to the SQLite-text spelling of the same compiler
+    (``where_text``, both probe spellings, with and without deleted runs); sorted pks."""
+    out = []
+    for include_deleted in (False, True):
+        want = sorted(session.execute(run_pks_statement(
+            project_pk, filters, include_deleted=include_deleted)).scalars())
+        for correlated in (False, True):
+            where = where_text(project_pk, filters, include_deleted, correlated=correlated)
+            got = sorted(pk for (pk,) in fetch_text(
+                session, f"SELECT runs.pk FROM runs WHERE {where.sql}", where.params))
+            assert got == want, (filters, include_deleted, correlated, where)
+        out.append(want)
+    return out[0]
+
+
 def store_fingerprint(engine: Engine) -> str:
     """A digest of every table's content, to prove an operation left the store untouched."""
     parts = []
@@ -89,4 +110,4 @@ def store_fingerprint(engine: Engine) -> str:
     return json.dumps(parts)
 
 
-__all__ = ["new_store", "node", "seed", "spell", "store_fingerprint", "utc"]
+__all__ = ["new_store", "node", "seed", "spell", "store_fingerprint", "text_sql_agrees", "utc"]

@@ -26,7 +26,7 @@ from wandb_mirror.store.models import (
     Sweep,
 )
 
-from .query_fixtures import new_store, seed, store_fingerprint
+from .query_fixtures import new_store, seed, store_fingerprint, text_sql_agrees
 
 NAN, INF = float("nan"), float("inf")
 
@@ -237,6 +237,7 @@ def test_filter(store, flt, expected) -> None:
         got = sorted(ids(select_runs(s, pk, flt)))
         assert got == sorted(expected.split())
         assert count_runs(s, pk, flt) == len(got)
+        assert len(text_sql_agrees(s, pk, flt)) == len(got)
 
 
 def test_deleted_runs_hidden_unless_asked(store) -> None:

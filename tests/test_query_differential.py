@@ -59,7 +59,7 @@ from wandb_mirror.query import count_runs, select_runs
 from wandb_mirror.query.parse import REGEX_FLAGS
 from wandb_mirror.store import values as V
 
-from .query_fixtures import new_store, seed, spell, utc
+from .query_fixtures import new_store, seed, spell, text_sql_agrees, utc
 
 
 # The filter strategies are big; hypothesis warns when it renders their repr. Harmless.
@@ -351,6 +351,7 @@ def test_sql_matches_mongomock(engine, docs, cases) -> None:
             want = {rid for rid, d in mongo_docs.items() if filter_applies(theirs, d)}
             assert got == want, (ours, theirs)
             assert count_runs(session, project.pk, ours) == len(want)
+            assert len(text_sql_agrees(session, project.pk, ours)) == len(want)
         session.rollback()
 
 
@@ -416,6 +417,7 @@ def test_sql_matches_mongomock_on_corpus(seeded, case) -> None:
     session, project_pk, mongo_docs = seeded
     ours, theirs = case
     got = {r.run_id for r in select_runs(session, project_pk, ours)}
+    assert len(text_sql_agrees(session, project_pk, ours)) == len(got)
     try:
         want = {rid for rid, d in mongo_docs.items() if filter_applies(theirs, d)}
     except TypeError:

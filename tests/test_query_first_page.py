@@ -82,10 +82,22 @@ def _check(docs: list[dict], other: list[dict], filters_list: list = FILTERS,
                     for limit in sorted({0, 1, 3, len(full) - 1, len(full) + 2}):
                         if limit < 0:
                             continue
-                        head = first_run_pks(conn, pk, filters, order, limit=limit)
-                        assert head == full[:limit], (filters, order, limit)
+                        for text_sql in (True, False):  # SQLite text, SQLAlchemy statements
+                            with sqlite_text(text_sql):
+                                head = first_run_pks(conn, pk, filters, order, limit=limit)
+                            assert head == full[:limit], (filters, order, limit, text_sql)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def sqlite_text(on: bool) -> Iterator[None]:
+    saved = query_runs.SQLITE_TEXT
+    query_runs.SQLITE_TEXT = on
+    try:
+        yield
+    finally:
+        query_runs.SQLITE_TEXT = saved
 
 
 @contextmanager

@@ -16,6 +16,12 @@ Two backends share the boolean skeleton (:func:`compile_node`):
 Dialect-specific SQL lives only in :func:`regex_match`, :func:`timestamp_ms` and
 :func:`sort_value` (SQLite: the ``wm_regexp`` function registered by ``store.engine``,
 ``julianday``, a sort column mixing numbers and text).
+
+The backends combine a small vocabulary (``ns.and_``, ``ns.func``, ``ns.rv.kind == ...``, the
+two ``run_values`` probes): :data:`CORE` spells it with SQLAlchemy Core, for any dialect;
+:data:`~.sqlite_text.TEXT` spells it as SQLite text, which a process's first query needs
+(SQLAlchemy's first build and compile of a statement costs milliseconds). One compiler, two
+spellings.
 """
 from __future__ import annotations
 
@@ -43,7 +49,7 @@ from ..store.models import Run, RunValue
 from .keys import ColumnKey, KeySpec
 from .parse import AllOf, BoolNode, Cond, FieldNode, Node, Not, Op, Stamp
 
-__all__ = ["ColumnBackend", "RUNS", "RUN_VALUES", "RunValuesBackend", "compile_node",
+__all__ = ["CORE", "ColumnBackend", "RUNS", "RUN_VALUES", "RunValuesBackend", "compile_node",
            "regex_match", "sort_value", "timestamp_ms"]
 
 RUNS = Run.__table__
@@ -51,6 +57,36 @@ RUNS = Run.__table__
 so they compile and run without configuring the ORM mappers (a process's first ORM query pays
 tens of ms for that)."""
 RUN_VALUES = RunValue.__table__
+
+
+class _Core:
+    """The compiler's vocabulary spelled with SQLAlchemy Core (see the module doc)."""
+
+    and_ = staticmethod(and_)
+    or_ = staticmethod(or_)
+    not_ = staticmethod(not_)
+    true = staticmethod(true)
+    false = staticmethod(false)
+    func = func
+    rv = RUN_VALUES.c
+    runs = RUNS.c
+
+    @staticmethod
+    def column(col: Any) -> Any:
+        return col
+
+    @staticmethod
+    def exists_where(*conds: Any) -> Expr:
+        """``EXISTS (SELECT 1 FROM run_values WHERE conds)``."""
+        return exists(select(literal(1)).where(*conds))
+
+    @staticmethod
+    def pk_in_values(*conds: Any) -> Expr:
+        """``runs.pk IN (SELECT run_pk FROM run_values WHERE conds)``."""
+        return RUNS.c.pk.in_(select(RUN_VALUES.c.run_pk).where(*conds))
+
+
+CORE = _Core()
 
 Expr = ColumnElement[bool]
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
@@ -60,14 +96,14 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
 
 # ------------------------------------------------------------------ dialect-specific pieces
 
-def regex_match(pattern: str, options: str, text: Any) -> Expr:
+def regex_match(pattern: str, options: str, text: Any, ns: Any = CORE) -> Expr:
     """``text`` matches ``pattern`` (Python ``re.search`` with Mongo ``$options`` letters)."""
-    return func.wm_regexp(pattern, options, text) == 1
+    return ns.func.wm_regexp(pattern, options, text) == 1
 
 
-def timestamp_ms(column: Any) -> Any:
+def timestamp_ms(column: Any, ns: Any = CORE) -> Any:
     """Milliseconds since the epoch of an ISO-8601 text column (NULL when unparseable)."""
-    return func.round((func.julianday(column) - 2440587.5) * 86400000.0)
+    return ns.func.round((ns.func.julianday(column) - 2440587.5) * 86400000.0)
 
 
 def sort_value(rv: Any) -> Any:
@@ -80,41 +116,43 @@ def sort_value(rv: Any) -> Any:
 # ------------------------------------------------------------------ boolean skeleton
 
 def compile_node(node: Node, backend: Any) -> Expr:
-    """Compile a filter tree with ``backend`` answering the leaves."""
+    """Compile a filter tree with ``backend`` answering the leaves (in ``backend.ns``)."""
     if isinstance(node, BoolNode):
+        ns = backend.ns
         parts = [compile_node(child, backend) for child in node.children]
         if node.op == "and":
-            return and_(true(), *parts) if parts else true()
+            return ns.and_(ns.true(), *parts) if parts else ns.true()
         if node.op == "or":
-            return or_(*parts)
-        return not_(or_(*parts))  # nor
+            return ns.or_(*parts)
+        return ns.not_(ns.or_(*parts))  # nor
     assert isinstance(node, FieldNode)
     leaf_backend, target = backend.route(node.target)
     return compile_cond(node.cond, target, leaf_backend)
 
 
 def compile_cond(cond: Cond, target: Any, backend: Any) -> Expr:
+    ns = backend.ns
     if isinstance(cond, AllOf):
-        return and_(*(compile_cond(c, target, backend) for c in cond.conds))
+        return ns.and_(*(compile_cond(c, target, backend) for c in cond.conds))
     if isinstance(cond, Not):
-        return not_(compile_cond(cond.cond, target, backend))
+        return ns.not_(compile_cond(cond.cond, target, backend))
     assert isinstance(cond, Op)
     op, v = cond.op, cond.operand
     if op == "$eq":
         return backend.eq(target, v)
     if op == "$ne":
-        return not_(backend.eq(target, v))
+        return ns.not_(backend.eq(target, v))
     if op == "$in":
         return backend.in_(target, v)
     if op == "$nin":
-        return not_(backend.in_(target, v))
+        return ns.not_(backend.in_(target, v))
     if op == "$all":
         # Mongo: $all is the AND of equalities; an empty $all matches nothing.
-        return and_(*(backend.eq(target, x) for x in v)) if v else false()
+        return ns.and_(*(backend.eq(target, x) for x in v)) if v else ns.false()
     if op in _OPS:
         return backend.compare(target, op, v)
     if op == "$exists":
-        return backend.exists(target) if v else not_(backend.exists(target))
+        return backend.exists(target) if v else ns.not_(backend.exists(target))
     if op == "$regex":
         return backend.regex(target, *v)
     if op == "$size":
@@ -157,30 +195,31 @@ class RunValuesBackend:
     always "exist", possibly as null).
     """
 
-    def __init__(self, *, correlated: bool = False) -> None:
-        self.rv = RUN_VALUES.c
-        self.direct = _DirectColumns()
+    def __init__(self, *, correlated: bool = False, ns: Any = CORE) -> None:
+        self.ns = ns
+        self.rv = ns.rv
+        self.direct = _DirectColumns(ns)
         self.correlated = correlated
 
     def route(self, spec: KeySpec) -> tuple[Any, Any]:
         """(backend, target) answering leaves on ``spec``."""
         if spec.direct:
-            return self.direct, ColumnKey(spec.order_column, "string")
+            return self.direct, ColumnKey(self.ns.column(spec.order_column), "string")
         return self, spec
 
     def _has(self, spec: KeySpec, *conds: Any) -> Expr:
-        rv = self.rv
+        rv, ns = self.rv, self.ns
         path = rv.path == spec.paths[0] if len(spec.paths) == 1 else rv.path.in_(spec.paths)
         if self.correlated:
             # elem IN (0, 1) (always true) makes (run_pk, root, path, elem, ...) the index that
             # SQLite picks for the probe, rather than a range scan of (root, path, kind, num).
-            return exists(select(literal(1)).where(rv.run_pk == RUNS.c.pk, rv.root == spec.root,
-                                                   path, rv.elem.in_((0, 1)), *conds))
-        return RUNS.c.pk.in_(select(rv.run_pk).where(rv.root == spec.root, path, *conds))
+            return ns.exists_where(rv.run_pk == ns.runs.pk, rv.root == spec.root, path,
+                                   rv.elem.in_((0, 1)), *conds)
+        return ns.pk_in_values(rv.root == spec.root, path, *conds)
 
     def _row_eq(self, v: Any) -> Any:
         """Row condition for "this value (or element) equals v", v not None."""
-        rv = self.rv
+        rv, and_, or_ = self.rv, self.ns.and_, self.ns.or_
         if isinstance(v, Stamp):
             return and_(rv.kind == V.DATE, rv.num == v.ts)
         if isinstance(v, bool):
@@ -207,13 +246,14 @@ class RunValuesBackend:
 
     def eq(self, spec: KeySpec, v: Any) -> Expr:
         if v is None:  # null matches null, an array holding null, or a missing key
-            return or_(self._has(spec, self.rv.kind == V.NULL), not_(self._has(spec)))
+            return self.ns.or_(self._has(spec, self.rv.kind == V.NULL),
+                               self.ns.not_(self._has(spec)))
         return self._has(spec, self._row_eq(v))
 
     def in_(self, spec: KeySpec, items: Sequence[Any]) -> Expr:
-        rv = self.rv
+        rv, and_, or_ = self.rv, self.ns.and_, self.ns.or_
         if not items:
-            return false()
+            return self.ns.false()
         buckets: dict[tuple[int, str], list[Any]] = {}
         singles: list[Any] = []
         has_null = False
@@ -245,7 +285,7 @@ class RunValuesBackend:
         rv = self.rv
         fn = _OPS[op]
         if v is None:  # Mongo: $gte/$lte null behave as equality to null; $gt/$lt match nothing
-            return self.eq(spec, None) if op in ("$gte", "$lte") else false()
+            return self.eq(spec, None) if op in ("$gte", "$lte") else self.ns.false()
         if isinstance(v, Stamp):
             return self._has(spec, rv.kind == V.DATE, fn(rv.num, v.ts))
         if isinstance(v, bool):
@@ -253,7 +293,7 @@ class RunValuesBackend:
         if isinstance(v, str):
             return self._has(spec, rv.kind == V.STRING, fn(rv.txt, v))
         if _is_nan(v):  # NaN never satisfies a range operator
-            return false()
+            return self.ns.false()
         big = _big(v)
         if big is None:  # SQLite compares INTEGER with REAL exactly; NaN rows have num NULL
             return self._has(spec, rv.kind == V.NUMBER, fn(rv.num, v))
@@ -262,7 +302,8 @@ class RunValuesBackend:
     def _big_compare(self, op: str, big: int) -> Any:
         """Exact comparison against an integer outside int64 (stored values there are REAL
         approximations plus exact digits in ``txt``)."""
-        rv = self.rv
+        rv, ns = self.rv, self.ns
+        and_, or_, func = ns.and_, ns.or_, ns.func
         f, s = float(big), str(big)
         strict = rv.num > f if op in ("$gt", "$gte") else rv.num < f
         # In the tie zone (num == f) the stored value is f itself (txt NULL) or int(txt), which
@@ -279,14 +320,15 @@ class RunValuesBackend:
         txt_eq = rv.txt == s
         want = {"$gt": or_(txt_gt), "$gte": or_(txt_gt, txt_eq),
                 "$lt": or_(txt_lt), "$lte": or_(txt_lt, txt_eq)}[op]
-        float_ok = true() if _OPS[op](f, big) else false()
+        float_ok = ns.true() if _OPS[op](f, big) else ns.false()
         tie = and_(rv.num == f, or_(and_(rv.txt.is_(None), float_ok),
                                     and_(rv.txt.is_not(None), want)))
         return or_(strict, tie)
 
     def regex(self, spec: KeySpec, pattern: str, options: str) -> Expr:
         rv = self.rv
-        return self._has(spec, rv.kind == V.STRING, regex_match(pattern, options, rv.txt))
+        return self._has(spec, rv.kind == V.STRING,
+                         regex_match(pattern, options, rv.txt, self.ns))
 
     def size(self, spec: KeySpec, n: int) -> Expr:
         rv = self.rv
@@ -296,11 +338,16 @@ class RunValuesBackend:
 # ------------------------------------------------------------------ plain-column backend
 
 class ColumnBackend:
-    """Leaves over plain table columns; a NULL column counts as a missing value."""
+    """Leaves over plain table columns; a NULL column counts as a missing value.
 
-    @staticmethod
-    def _value(target: ColumnKey) -> Any:
-        return timestamp_ms(target.column) if target.kind == "timestamp" else target.column
+    ``target.column`` is a column of ``ns`` (a table column for :data:`CORE`)."""
+
+    def __init__(self, ns: Any = CORE) -> None:
+        self.ns = ns
+
+    def _value(self, target: ColumnKey) -> Any:
+        return (timestamp_ms(target.column, self.ns) if target.kind == "timestamp"
+                else target.column)
 
     @staticmethod
     def _operand(target: ColumnKey, v: Any) -> tuple[bool, Any]:
@@ -320,7 +367,7 @@ class ColumnBackend:
         return self, target
 
     def _guarded(self, target: ColumnKey, expr: Any) -> Expr:
-        return and_(self._value(target).is_not(None), expr)
+        return self.ns.and_(self._value(target).is_not(None), expr)
 
     def exists(self, target: ColumnKey) -> Expr:
         return self._value(target).is_not(None)
@@ -330,7 +377,7 @@ class ColumnBackend:
             return self._value(target).is_(None)
         ok, x = self._operand(target, v)
         if not ok or (_is_number(v) and _big(v) is not None and float(v) != v):
-            return false()
+            return self.ns.false()
         return self._guarded(target, self._value(target) == x)
 
     def in_(self, target: ColumnKey, items: Sequence[Any]) -> Expr:
@@ -338,23 +385,23 @@ class ColumnBackend:
         good = [x for ok, x in (self._operand(target, v) for v in items if v is not None) if ok]
         if good:
             parts.append(self._guarded(target, self._value(target).in_(good)))
-        return or_(*parts) if parts else false()
+        return self.ns.or_(*parts) if parts else self.ns.false()
 
     def compare(self, target: ColumnKey, op: str, v: Any) -> Expr:
         if v is None:
-            return self.eq(target, None) if op in ("$gte", "$lte") else false()
+            return self.eq(target, None) if op in ("$gte", "$lte") else self.ns.false()
         ok, x = self._operand(target, v)
         if not ok:
-            return false()
+            return self.ns.false()
         return self._guarded(target, _OPS[op](self._value(target), x))
 
     def regex(self, target: ColumnKey, pattern: str, options: str) -> Expr:
         if target.kind != "string":
-            return false()
-        return self._guarded(target, regex_match(pattern, options, target.column))
+            return self.ns.false()
+        return self._guarded(target, regex_match(pattern, options, target.column, self.ns))
 
     def size(self, target: ColumnKey, n: int) -> Expr:
-        return false()  # plain columns never hold arrays
+        return self.ns.false()  # plain columns never hold arrays
 
 
 
@@ -362,4 +409,4 @@ class _DirectColumns(ColumnBackend):
     """A run column read from ``runs``: like a plain column, except that null is *present*."""
 
     def exists(self, target: ColumnKey) -> Expr:
-        return true()
+        return self.ns.true()

@@ -21,9 +21,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import Boolean, Connection, bindparam, select
 from sqlalchemy.orm import Session
 
+from .engine import translate_db_error
 from .models import Run, User
 
-__all__ = ["RUN_ATTRS", "RunRow", "attributes", "rows_by_pk", "run_rows", "user_rows"]
+__all__ = ["RUN_ATTRS", "RunRow", "attributes", "fetch_text", "rows_by_pk", "run_rows",
+           "user_rows"]
 
 
 class _Shape:
@@ -81,22 +83,42 @@ def _sql(shape: _Shape, dialect: Any, count: int) -> str:
     return text
 
 
+def _connection(session: Session | Connection) -> Connection:
+    """The connection of ``session``, in its transaction (begun as ``execute`` would)."""
+    if isinstance(session, Connection):
+        return session
+    return session.connection()
+
+
+def fetch_text(session: Session | Connection, sql: str, params: Any) -> list[tuple[Any, ...]]:
+    """Every row of ``sql`` (in the driver's parameter style) run on the DBAPI cursor of the
+    session's connection, in its transaction: no statement cache, compilation or result
+    processing (rows are the driver's tuples).
+
+    Raises:
+        StoreError: the database failed.
+    """
+    conn = _connection(session)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()  # type: ignore[no-any-return]
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise translate_db_error(exc, "reading the store") from exc
+    finally:
+        cursor.close()
+
+
 def rows_by_pk(session: Session | Connection, model: Any, pks: Sequence[int]) -> list[Any]:
     """Whole rows of ``model`` (``Run`` or ``User``) for ``pks``, in no particular order;
     missing keys are skipped."""
     if not pks:
         return []
     shape = _SHAPES[model]
-    conn = session if isinstance(session, Connection) else session.connection()  # in its transaction
-    dialect = conn.dialect
+    dialect = _connection(session).dialect
     params: Any = (tuple(pks) if dialect.positional
                    else {f"pk{i}": pk for i, pk in enumerate(pks)})
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(_sql(shape, dialect, len(pks)), params)
-        fetched = cursor.fetchall()
-    finally:
-        cursor.close()
+    fetched = fetch_text(session, _sql(shape, dialect, len(pks)), params)
     make = shape.row._make
     if not shape.booleans:
         return [make(values) for values in fetched]
