@@ -164,24 +164,28 @@ _FORMAT = click.Choice(["table", "json", "csv"])
 @click.option("--writable", is_flag=True,
               help="Answer write mutations (run.update(), run.upload_file(), deletes...) by "
                    "changing the store; read-only by default (config: serve.writable).")
+@click.option("--workers", type=int, default=None,
+              help="Serving processes sharing the port (default 1; 0 = one per CPU; "
+                   "config: serve.workers).")
 @click.pass_obj
 def serve(obj: _Context, db_path: str | None, host: str | None, port: int | None,
-          api_keys: tuple[str, ...], export_parquet: bool, writable: bool) -> None:
+          api_keys: tuple[str, ...], export_parquet: bool, writable: bool,
+          workers: int | None) -> None:
     """Serve the store over W&B's GraphQL protocol (for wandb.Api, or another mirror).
 
     \b
     Example:
-      wandb-mirror serve --db ./mirror.db --port 8765
+      wandb-mirror serve --db ./mirror.db --port 8765 --workers 4
       WANDB_BASE_URL=http://127.0.0.1:8765 python my_analysis.py
     """
     from .server import ServeOptions, serve_forever
 
-    settings = obj.settings(db=db_path, serve_host=host, serve_port=port)
+    settings = obj.settings(db=db_path, serve_host=host, serve_port=port, serve_workers=workers)
     keys = list(api_keys) or list(settings.serve_api_keys) or None
     serve_forever(settings.db, settings.serve_host, settings.serve_port, api_keys=keys,
                   options=ServeOptions(export_parquet=export_parquet,
                                        writable=writable or settings.serve_writable),
-                  ready=lambda srv: click.echo(srv.url, nl=True))
+                  ready=lambda srv: click.echo(srv.url, nl=True), workers=settings.serve_workers)
 
 
 @cli.command()

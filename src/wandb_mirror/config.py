@@ -83,6 +83,7 @@ class Settings:
     serve_port: int = 8765
     serve_api_keys: tuple[str, ...] = ()
     serve_writable: bool = False
+    serve_workers: int = 1
 
 
 # (section, key) in the TOML file -> Settings field
@@ -113,6 +114,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("serve", "port"): "serve_port",
     ("serve", "api_keys"): "serve_api_keys",
     ("serve", "writable"): "serve_writable",
+    ("serve", "workers"): "serve_workers",
 }
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import ipaddress
 import logging
+import os
 import secrets
 import threading
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ from .faults import Faults, Stats
 from .http import MirrorHTTPServer, key_is_well_formed
 from .nodes import ServeOptions
 from .schema import mirror_schema
+from .workers import run_workers
 
 __all__ = ["Faults", "MirrorServer", "ServeOptions", "Stats", "make_server", "serve_forever"]
 
@@ -100,7 +102,15 @@ class MirrorServer:
             self._httpd.shutdown()
             self._thread.join(timeout)
             self._thread = None
+        self.close()
+
+    def close(self) -> None:
+        """Close the listening socket."""
         self._httpd.server_close()
+
+    def become_worker(self, index: int, parent_pid: int) -> None:
+        """This process is worker ``index`` of ``parent_pid`` (see :mod:`.workers`)."""
+        self._httpd.become_worker(index, parent_pid)
 
     def __enter__(self) -> MirrorServer:
         return self.start()
@@ -167,12 +177,19 @@ def serve_forever(
     options: ServeOptions | None = None,
     test_mode: bool | None = None,
     ready: Any = None,
+    workers: int = 1,
 ) -> None:
     """Serve a store until interrupted (what ``wandb-mirror serve`` runs).
 
     ``ready``, when given, is called with the :class:`MirrorServer` once the socket is bound
-    (the CLI prints ``server.url``). Other arguments: see :func:`make_server`.
+    (the CLI prints ``server.url``). ``workers``: serving processes sharing the socket (0: one
+    per CPU; see :mod:`.workers`). Other arguments: see :func:`make_server`.
+
+    Raises:
+        ConfigError: as :func:`make_server`; ``workers`` < 0; several workers with test mode
+            (its counters and faults are per process) or where ``os.fork`` does not exist.
     """
+    workers = check_workers(workers, test_mode=bool(faults) if test_mode is None else test_mode)
     server = make_server(db, host, port, api_keys=api_keys, faults=faults, options=options,
                          test_mode=test_mode)
     if ready is not None:
@@ -184,8 +201,30 @@ def serve_forever(
     # view: otherwise every full collection re-scans them, ~0.1-0.2 s each on a cold walk.
     mirror_schema(server.options.writable)
     gc.collect()
-    gc.freeze()
+    gc.freeze()  # (before a fork this also keeps the workers' collections off shared pages)
+    if workers > 1:
+        run_workers(server, workers)
+        return
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+def check_workers(workers: int, *, test_mode: bool) -> int:
+    """The number of serving processes ``workers`` asks for (0: one per CPU).
+
+    Raises:
+        ConfigError: negative, test mode with several, or no ``os.fork`` for several.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ConfigError(f"serve: workers must be a whole number >= 0 (0 = one per CPU), "
+                          f"got {workers!r}")
+    count = workers or os.cpu_count() or 1
+    if count > 1 and test_mode:
+        raise ConfigError(f"serve: test mode (fault injection, /_mirror/stats) counts requests "
+                          f"per process; run it with one worker, not {count}")
+    if count > 1 and not hasattr(os, "fork"):
+        raise ConfigError(f"serve: several workers need os.fork, which this platform lacks; "
+                          f"use --workers 1 (asked for {count})")
+    return count

@@ -13,6 +13,7 @@ import signal
 import sys
 from typing import Any
 
+from ..errors import ConfigError
 from . import ServeOptions, serve_forever
 
 
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writable", action="store_true",
                         help="answer write mutations (run.update(), uploads...) by changing "
                              "the store; read-only by default")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="serving processes sharing the socket (0: one per CPU)")
     args = parser.parse_args(argv)
 
     def ready(server: Any) -> None:
@@ -42,11 +45,16 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     faults = json.loads(args.faults) if args.faults else None
-    serve_forever(args.db, args.host, args.port, api_keys=args.api_keys, faults=faults,
-                  options=ServeOptions(viewer_entity=args.viewer_entity,
-                                       export_parquet=args.export_parquet,
-                                       writable=args.writable),
-                  test_mode=True if args.test_mode else None, ready=ready)
+    try:
+        serve_forever(args.db, args.host, args.port, api_keys=args.api_keys, faults=faults,
+                      options=ServeOptions(viewer_entity=args.viewer_entity,
+                                           export_parquet=args.export_parquet,
+                                           writable=args.writable),
+                      test_mode=True if args.test_mode else None, ready=ready,
+                      workers=args.workers)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

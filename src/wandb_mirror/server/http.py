@@ -24,6 +24,7 @@ import hmac
 import io
 import json
 import logging
+import os
 import re
 import socket
 import time
@@ -70,7 +71,21 @@ class MirrorHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], mirror: MirrorServer) -> None:
         self.mirror = mirror
+        self.worker: int | None = None  # index among ``--workers`` processes, None: the only one
+        self.parent_pid: int | None = None
         super().__init__(address, MirrorRequestHandler)
+
+    def become_worker(self, index: int, parent_pid: int) -> None:
+        """In a forked worker: share the listening socket without blocking in ``accept`` (a
+        sibling may take the connection ``select`` announced), and watch for the parent."""
+        self.worker, self.parent_pid = index, parent_pid
+        self.socket.setblocking(False)
+
+    def service_actions(self) -> None:
+        """Between requests (every poll interval): a worker whose parent is gone exits."""
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            log.warning("serve worker %s: the supervising process is gone; exiting", self.worker)
+            raise SystemExit(0)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients hanging up mid-reply are routine (timeouts, injected drops): log quietly."""
@@ -102,6 +117,8 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
         # Without TCP_NODELAY, Nagle's algorithm holds a reply's last small segment until the
         # client's delayed ACK: ~40 ms on keep-alive answers.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.connection.gettimeout() == 0.0:  # accepted from a worker's non-blocking socket
+            self.connection.setblocking(True)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
@@ -115,6 +132,8 @@ class MirrorRequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if self.server.worker is not None:
+            self.send_header("X-Wandb-Mirror-Worker", str(self.server.worker))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         if self.command == "HEAD":
