@@ -38,9 +38,28 @@ def runs_document(lazy: bool) -> str:
     return _create_runs_query(lazy=lazy)
 
 
-def walk(host: str, port: int, query: str, per_page: int, project: str = "demo"
-         ) -> tuple[int, int]:
-    """All pages of the project's runs; returns (pages, runs)."""
+_PAGE_INFO = json.JSONDecoder()
+
+
+def _light_page(raw: bytes) -> tuple[int, str, bool]:
+    """(runs, last cursor, has next page) of a reply, read without decoding the whole body: a
+    load generator, so the client's JSON decoding (~3 ms a 100 kB page, with its escaped
+    config strings) does not take the CPU the server is measured on. Escaped strings inside
+    the reply cannot hold an unescaped ``"cursor":"``, so counting it counts the edges."""
+    if not raw.startswith(b'{"data":{"project":{') or b'"errors":' in raw:
+        raise RuntimeError(f"unexpected reply: {raw[:300]!r}")
+    text = raw.decode()
+    start = text.rindex('"cursor":"') + len('"cursor":"')
+    cursor = text[start:text.index('"', start)]
+    info, _ = _PAGE_INFO.raw_decode(text, text.rindex('"pageInfo":') + len('"pageInfo":'))
+    return text.count('"cursor":"'), cursor, bool(info["hasNextPage"])
+
+
+def walk(host: str, port: int, query: str, per_page: int, project: str = "demo",
+         light: bool = False) -> tuple[int, int, str]:
+    """All pages of the project's runs; returns (pages, runs, the serving worker).
+
+    ``light``: read each reply as :func:`_light_page` does instead of ``json.loads``."""
     conn = http.client.HTTPConnection(host, port, timeout=60)
     cursor, pages, runs = None, 0, 0
     try:
@@ -51,29 +70,38 @@ def walk(host: str, port: int, query: str, per_page: int, project: str = "demo"
             conn.request("POST", "/graphql", body, {"Content-Type": "application/json",
                                                     "Authorization": AUTH})
             resp = conn.getresponse()
-            data = json.loads(resp.read())
-            if resp.status != 200 or data.get("errors"):
-                raise RuntimeError(f"{resp.status}: {data.get('errors')}")
-            conn_runs = data["data"]["project"]["runs"]
+            raw = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"{resp.status}: {raw[:300]!r}")
+            if light:
+                count, cursor, more = _light_page(raw)
+            else:
+                data = json.loads(raw)
+                if data.get("errors"):
+                    raise RuntimeError(f"errors: {data['errors']}")
+                conn_runs = data["data"]["project"]["runs"]
+                count, more = len(conn_runs["edges"]), conn_runs["pageInfo"]["hasNextPage"]
+                cursor = conn_runs["edges"][-1]["cursor"] if count else None
             pages += 1
-            runs += len(conn_runs["edges"])
-            if not conn_runs["pageInfo"]["hasNextPage"]:
-                return pages, runs
-            cursor = conn_runs["edges"][-1]["cursor"]
+            runs += count
+            if not more:
+                return pages, runs, resp.getheader("X-Wandb-Mirror-Worker") or "0"
     finally:
         conn.close()
 
 
-def _client(host: str, port: int, query: str, per_page: int, start: Any, out: Any) -> None:
+def _client(host: str, port: int, query: str, per_page: int, light: bool, start: Any,
+            out: Any) -> None:
     """One client process: wait for the start signal, walk, report (pages, runs) or the error."""
     try:
         start.wait(60)
-        out.put(walk(host, port, query, per_page))
+        out.put(walk(host, port, query, per_page, light=light)[:2])
     except BaseException as exc:  # noqa: BLE001 - reported by the parent
         out.put(exc)
 
 
-def measure(host: str, port: int, query: str, per_page: int, clients: int) -> tuple[float, int]:
+def measure(host: str, port: int, query: str, per_page: int, clients: int, light: bool
+            ) -> tuple[float, int]:
     """Pages/s over ``clients`` client processes each walking every page once.
 
     Processes, not threads: decoding ~100 kB of JSON a page costs the client ~1-2 ms, and
@@ -83,7 +111,7 @@ def measure(host: str, port: int, query: str, per_page: int, clients: int) -> tu
     # of this process's heap, wandb included, and measure that instead
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_client, args=(host, port, query, per_page, start, out))
+    procs = [ctx.Process(target=_client, args=(host, port, query, per_page, light, start, out))
              for _ in range(clients)]
     for proc in procs:
         proc.start()
@@ -105,12 +133,15 @@ def measure(host: str, port: int, query: str, per_page: int, clients: int) -> tu
 
 
 def cpu_seconds(pid: int) -> float:
-    """User+system CPU seconds of a process (Linux ``/proc``), 0.0 where unavailable."""
+    """User+system CPU seconds of a process and its live children (the ``--workers``)
+    (Linux ``/proc``), 0.0 where unavailable."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except (OSError, ValueError, IndexError):
         return 0.0
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def main() -> None:
@@ -120,6 +151,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--passes", type=int, default=3, help="warm passes (>= 1)")
     parser.add_argument("--db", default=None, help="reuse/create this store file")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="serve --workers values to measure")
+    parser.add_argument("--client", nargs="+", choices=["decode", "light"],
+                        default=["decode", "light"],
+                        help="decode: clients json.loads every reply (as wandb does); light: a "
+                             "load generator reading only the cursor (the server's capacity)")
+    parser.add_argument("--fragment", nargs="+", choices=["full", "lazy"],
+                        default=["full", "lazy"])
     args = parser.parse_args()
 
     tmp = tempfile.TemporaryDirectory()
@@ -136,27 +175,31 @@ def main() -> None:
     engine.dispose()
     print(f"\nServe: Runs pages of {args.per_page} "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)\n")
-    print("| fragment | clients | fresh process pages/s | cold pages/s | cold server CPU ms/page "
-          "| warm pages/s | warm server CPU ms/page | runs/s (warm) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| fragment | client | workers | clients | fresh process pages/s | cold pages/s "
+          "| cold server CPU ms/page | warm pages/s | warm server CPU ms/page |")
+    print("|---|---|---|---|---|---|---|---|---|")
     try:
-        for lazy in (False, True):
-            query = runs_document(lazy)
-            for clients in args.clients:
-                first, _ = run_server_passes(db, query, args.per_page, clients, 0,
-                                                warm_process=False)
-                cold, warm = run_server_passes(db, query, args.per_page, clients, args.passes)
-                assert warm is not None
-                name = "lightweight (lazy=True)" if lazy else "full (lazy=False)"
-                print(f"| {name} | {clients} | {first[0]:.0f} | {cold[0]:.0f} | {cold[1]:.1f} | "
-                      f"{warm[0]:.0f} | {warm[1]:.1f} | {warm[0] * args.per_page:.0f} |",
-                      flush=True)
+        for fragment in args.fragment:
+            query = runs_document(fragment == "lazy")
+            name = "lightweight (lazy=True)" if fragment == "lazy" else "full (lazy=False)"
+            for client in args.client:
+                for workers in args.workers:
+                    for clients in args.clients:
+                        opts = {"workers": workers, "light": client == "light"}
+                        first, _ = run_server_passes(db, query, args.per_page, clients, 0,
+                                                     warm_process=False, **opts)
+                        cold, warm = run_server_passes(db, query, args.per_page, clients,
+                                                       args.passes, **opts)
+                        assert warm is not None
+                        print(f"| {name} | {client} | {workers} | {clients} | {first[0]:.0f} | "
+                              f"{cold[0]:.0f} | {cold[1]:.1f} | {warm[0]:.0f} | {warm[1]:.1f} |",
+                              flush=True)
     finally:
         tmp.cleanup()
 
 
 def run_server_passes(db: Path, query: str, per_page: int, clients: int, passes: int,
-                      warm_process: bool = True
+                      warm_process: bool = True, workers: int = 1, light: bool = False
                       ) -> tuple[tuple[float, float], tuple[float, float] | None]:
     """One fresh server process: a cold pass (empty caches), then ``passes`` warm ones.
 
@@ -171,7 +214,8 @@ def run_server_passes(db: Path, query: str, per_page: int, clients: int, passes:
     parsing does not share a GIL with it.
     """
     proc = subprocess.Popen([sys.executable, "-m", "wandb_mirror.server", "--db", str(db),
-                             "--port", "0"], stdout=subprocess.PIPE, text=True)
+                             "--port", "0", "--workers", str(workers)],
+                            stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()
         host, port_text = url.removeprefix("http://").split(":")
@@ -182,12 +226,16 @@ def run_server_passes(db: Path, query: str, per_page: int, clients: int, passes:
                      {"Content-Type": "application/json", "Authorization": AUTH})
         conn.getresponse().read()
         conn.close()
-        if warm_process:
-            walk(host, port, query, per_page, project=WARMUP_PROJECT)
+        if warm_process:  # every worker: connections go to whichever accepts first
+            seen: set[str] = set()
+            for _ in range(10 * workers):
+                seen.add(walk(host, port, query, per_page, project=WARMUP_PROJECT)[2])
+                if len(seen) >= workers:
+                    break
         results = []
         for _ in range(passes + 1):
             cpu0 = cpu_seconds(proc.pid)
-            rate, runs = measure(host, port, query, per_page, clients)
+            rate, runs = measure(host, port, query, per_page, clients, light)
             pages = clients * -(-(runs // clients) // per_page)
             results.append((rate, (cpu_seconds(proc.pid) - cpu0) / max(1, pages) * 1000))
         warm = results[1:]
