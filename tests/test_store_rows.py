@@ -1,11 +1,16 @@
-"""store.rows: whole run and user rows by key, equal to what the ORM loads."""
+"""store.rows: whole run and user rows by key, equal to what the ORM loads; plain text reads
+in a read scope."""
 from __future__ import annotations
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from wandb_mirror.errors import StoreError
 from wandb_mirror.store import rows as rr
-from wandb_mirror.store.models import Run, User
+from wandb_mirror.store.engine import read_scope
+from wandb_mirror.store.models import Project, ProjectSync, Run, User
+from wandb_mirror.store.status import project_sync_state
 
 
 def _orm(session, pks):
@@ -73,3 +78,28 @@ def test_user_rows_equal_the_orm_users(synth_store):
         for pk, row in got.items():
             assert all(getattr(row, a) == getattr(users[pk], a) for a in rr.attributes(User))
         assert rr.user_rows(s, [None]) == {}
+
+
+def test_text_reads_share_one_read_scope_and_fail_as_store_errors(synth_store):
+    engine, result = synth_store
+    with read_scope(engine) as conn:
+        assert conn.in_transaction()
+        (count,), = rr.fetch_named(conn, "SELECT count(*) FROM runs WHERE pk > :pk", {"pk": 0})
+        assert count == len(rr.fetch_text(conn, "SELECT pk FROM runs WHERE pk > ?", (0,))) > 0
+    with pytest.raises(StoreError, match="no such table"):
+        with read_scope(engine) as conn:
+            rr.fetch_text(conn, "SELECT * FROM nosuch", ())
+    with pytest.raises(StoreError, match="no such table"):
+        with read_scope(engine, "reading nothing") as conn:
+            conn.execute(text("SELECT * FROM nosuch"))
+
+
+def test_project_sync_state(synth_store):
+    engine, _ = synth_store
+    with Session(engine) as s:
+        project = s.scalars(select(Project)).first()
+        sync = s.get(ProjectSync, project.pk)
+        entity, name, pk = project.entity, project.name, project.pk
+        last = sync.last_sync_at if sync is not None else None
+    assert project_sync_state(engine, entity, name) == (pk, last)
+    assert project_sync_state(engine, entity, name + "-nosuch") == (None, None)

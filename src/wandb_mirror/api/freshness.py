@@ -25,12 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from ..errors import AuthError, NotMirroredError, OfflineError, RemoteError, SyncError
 from ..paths import sync_command
-from ..store.engine import session_scope
-from ..store.models import Project, ProjectSync
+from ..store.status import project_sync_state
 from ..store.values import parse_timestamp
 
 __all__ = ["Freshness", "StaleDataWarning", "describe_age"]
@@ -54,12 +53,6 @@ def describe_age(seconds: float | None) -> str:
     return f"{seconds:.0f} seconds old"
 
 
-# Fixed SQL text, not an ORM query: this lookup precedes a process's first listing, which then
-# neither configures the ORM mappers nor pays SQLAlchemy's first compilation for it.
-_STORED = text(
-    f"SELECT p.pk, s.last_sync_at FROM {Project.__tablename__} AS p"
-    f" LEFT OUTER JOIN {ProjectSync.__tablename__} AS s ON s.project_pk = p.pk"
-    " WHERE p.entity = :entity AND p.name = :name")
 
 
 class Freshness:
@@ -94,11 +87,8 @@ class Freshness:
 
     def _stored(self, entity: str, project: str) -> tuple[int | None, float | None]:
         """``(project pk or None, last sync time or None)`` from the store."""
-        with session_scope(self.engine, f"looking up project {entity}/{project}") as s:
-            row = s.execute(_STORED, {"entity": entity, "name": project}).first()
-        if row is None:
-            return None, None
-        return row[0], parse_timestamp(row[1])
+        pk, last = project_sync_state(self.engine, entity, project)
+        return pk, (None if last is None else parse_timestamp(last))
 
     def age(self, entity: str, project: str) -> float | None:
         """Seconds since the project was last refreshed (None when never)."""

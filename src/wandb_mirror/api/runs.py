@@ -20,7 +20,7 @@ from ..query import first_run_pks, parse_order, parse_run_filter, run_pks_statem
 from ..store import history as H
 from ..store import runs as store_runs
 from ..store import values
-from ..store.engine import session_scope
+from ..store.engine import read_scope, session_scope
 from ..store.rows import run_rows, user_rows
 from ..store.models import Run as RunRow
 from ..store.models import User as UserRow
@@ -527,9 +527,9 @@ class Runs(Paginator[Run]):
         pk, wanted = self._page_pks(offset, limit)
         if not wanted:
             return []
-        with session_scope(self._api._engine, f"listing runs of {self.entity}/{self.project}") as s:
-            rows = {row.pk: row for row in run_rows(s, wanted)}
-            users = user_rows(s, (r.user_pk for r in rows.values()))
+        with read_scope(self._api._engine, f"listing runs of {self.entity}/{self.project}") as c:
+            rows = {row.pk: row for row in run_rows(c, wanted)}
+            users = user_rows(c, (r.user_pk for r in rows.values()))
         return [Run(self._api, self.entity, self.project, rows[p], users.get(rows[p].user_pk), pk)
                 for p in wanted if p in rows]
 
@@ -641,8 +641,8 @@ class RunListCache:
             FilterError: malformed filter or order.
         """
         def compute() -> list[int]:
-            with session_scope(self.engine, f"listing runs of project {project_pk}") as s:
-                return list(s.scalars(run_pks_statement(project_pk, filters, order)))
+            with read_scope(self.engine, f"listing runs of project {project_pk}") as conn:
+                return list(conn.scalars(run_pks_statement(project_pk, filters, order)))
 
         key = (project_pk, values.canonical_json(filters), repr(order))
         return self._cache.get_or_compute(key, compute)  # type: ignore[no-any-return]
@@ -661,8 +661,8 @@ class RunListCache:
             return full[:limit]
 
         def compute() -> list[int]:
-            with session_scope(self.engine, f"listing runs of project {project_pk}") as s:
-                return first_run_pks(s, project_pk, filters, order, limit=limit)
+            with read_scope(self.engine, f"listing runs of project {project_pk}") as conn:
+                return first_run_pks(conn, project_pk, filters, order, limit=limit)
 
         return self._cache.get_or_compute(  # type: ignore[no-any-return]
             (*key, "head", limit), compute)

@@ -7,10 +7,31 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, func, select
 
 from . import values
-from .engine import session_scope
+from .engine import read_scope, session_scope
 from .models import HistoryChunk, Project, ProjectSync, Run, Sweep
+from .rows import fetch_named
 
-__all__ = ["ProjectStatus", "project_status"]
+__all__ = ["ProjectStatus", "project_status", "project_sync_state"]
+
+# Fixed SQL text on the DBAPI cursor, not an ORM query: this lookup precedes a process's first
+# listing, which then neither configures the ORM mappers nor pays SQLAlchemy's first
+# compilation (or an ORM Session's set-up) for it.
+_SYNC_STATE = (
+    f"SELECT p.pk, s.last_sync_at FROM {Project.__tablename__} AS p"
+    f" LEFT OUTER JOIN {ProjectSync.__tablename__} AS s ON s.project_pk = p.pk"
+    " WHERE p.entity = :entity AND p.name = :name")
+
+
+def project_sync_state(engine: Engine, entity: str, name: str) -> tuple[int | None, str | None]:
+    """``(project pk, last_sync_at)`` of ``entity/name``; ``(None, None)`` when the store does
+    not hold the project (``last_sync_at`` is None when it was never synced).
+
+    Raises:
+        StoreError: the database failed.
+    """
+    with read_scope(engine, f"looking up project {entity}/{name}") as conn:
+        rows = fetch_named(conn, _SYNC_STATE, {"entity": entity, "name": name})
+    return (rows[0][0], rows[0][1]) if rows else (None, None)
 
 
 @dataclass(frozen=True)
