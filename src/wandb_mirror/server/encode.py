@@ -16,7 +16,7 @@ from typing import Any
 
 from ..store.values import loads
 
-__all__ = ["RawJSON", "encode_reply"]
+__all__ = ["RawJSON", "encode_reply", "encode_text", "escape", "float_text"]
 
 
 class RawJSON:
@@ -45,8 +45,31 @@ _NONCE = secrets.token_hex(12)
 _MARK = re.compile(r'"\\u0000' + _NONCE + r':(\d+)"')
 
 
+escape = json.encoder.encode_basestring_ascii
+"""A string's JSON text (``ensure_ascii``), exactly as :func:`encode_reply` writes it."""
+
+
+def float_text(value: float) -> str:
+    """A float's JSON text as :func:`encode_reply` writes it (``NaN``/``Infinity`` tokens)."""
+    if value != value:
+        return "NaN"
+    if value in (_INF, -_INF):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+_INF = float("inf")
+
+
 def encode_reply(body: Any) -> bytes:
     """UTF-8 JSON of ``body``; ``NaN``/``Infinity`` as the tokens W&B sends; RawJSON spliced."""
+    return encode_text(body).encode("utf-8")
+
+
+def encode_text(body: Any) -> str:
+    """:func:`encode_reply` as text (ASCII: non-ASCII characters are escaped)."""
+    if type(body) is RawJSON:
+        return body.text
     raws: list[str] = []
 
     def default(obj: Any) -> str:
@@ -59,4 +82,4 @@ def encode_reply(body: Any) -> bytes:
                             default=default).encode(body)
     if raws:
         text = _MARK.sub(lambda m: raws[int(m.group(1))], text)
-    return text.encode("utf-8")
+    return text
