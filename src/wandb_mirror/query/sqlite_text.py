@@ -103,30 +103,26 @@ def join_and(parts: Iterable[Frag], sep: str = " AND ") -> Frag:
     return Frag(sep.join(p.sql for p in parts), sum((p.params for p in parts), ()))
 
 
-def _and(*parts: Frag) -> Frag:
+def _fold(parts: tuple[Frag, ...], unit: Frag, absorbing: Frag, sep: str) -> Frag:
     # Folded as SQLAlchemy folds true()/false(): the same truth value in SQL's three-valued
     # logic (NULL AND 0 is 0), and simpler text for the planner.
-    kept = [p for p in parts if p is not TRUE]
-    if any(p is FALSE for p in kept):
-        return FALSE
+    kept = [p for p in parts if p is not unit]
+    if any(p is absorbing for p in kept):
+        return absorbing
     if not kept:
-        return TRUE
+        return unit
     if len(kept) == 1:
         return kept[0]
-    joined = join_and(kept)
+    joined = join_and(kept, sep)
     return Frag(f"({joined.sql})", joined.params)
+
+
+def _and(*parts: Frag) -> Frag:
+    return _fold(parts, TRUE, FALSE, " AND ")
 
 
 def _or(*parts: Frag) -> Frag:
-    kept = [p for p in parts if p is not FALSE]
-    if any(p is TRUE for p in kept):
-        return TRUE
-    if not kept:
-        return FALSE
-    if len(kept) == 1:
-        return kept[0]
-    joined = join_and(kept, " OR ")
-    return Frag(f"({joined.sql})", joined.params)
+    return _fold(parts, FALSE, TRUE, " OR ")
 
 
 def _not(part: Frag) -> Frag:
